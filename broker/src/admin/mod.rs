@@ -1,0 +1,1 @@
+//! nsqadmin: the web UI over the lookupd and nsqd HTTP APIs. Built out by the admin issue.

@@ -1,0 +1,10 @@
+//! A wire-compatible NSQ broker, usable embedded (in-process) or through the `nsqd`,
+//! `nsqlookupd`, `nsqadmin` and `nsq` binaries.
+//!
+//! The layout mirrors NSQ's own: [`nsqd`] is the message broker, [`lookupd`] the discovery
+//! service, [`diskqueue`] the go-diskqueue compatible persistence, [`admin`] the web UI.
+
+pub mod admin;
+pub mod diskqueue;
+pub mod lookupd;
+pub mod nsqd;

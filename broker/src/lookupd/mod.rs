@@ -1,0 +1,1 @@
+//! nsqlookupd: the discovery service (TCP protocol V1, HTTP API). Built out by the lookupd issue.

@@ -1,0 +1,1 @@
+//! nsqd: topics, channels, the TCP protocol V2 and the HTTP API.

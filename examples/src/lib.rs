@@ -1,0 +1,1 @@
+//! Shared code of the example services. Built out by the examples issue.

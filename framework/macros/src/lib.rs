@@ -1,0 +1,1 @@
+//! Attribute macros (`#[subscriber]`, `#[derive(Event)]`) for the framework.

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the third-party NSQ clients the interop tests drive: pynsq in .venv, nsqjs in
+# interop/node_modules. Idempotent; quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -c 'import nsq' 2>/dev/null || .venv/bin/pip install --quiet -r interop/requirements.txt
+if [ ! -d interop/node_modules/nsqjs ]; then
+  (cd interop && npm install --no-audit --no-fund --silent)
+fi
