@@ -1,1 +1,3 @@
 //! nsq-wire
+pub mod lookup;
+pub mod names;
