@@ -276,11 +276,7 @@ async fn identify<R: AsyncRead + Unpin>(
     Ok(serde_json::to_vec(&reply).unwrap_or_else(|_| b"OK".to_vec()))
 }
 
-fn register(
-    args: &[&str],
-    client: &Client,
-    server: &ServerInfo,
-) -> Result<Vec<u8>, ProtocolError> {
+fn register(args: &[&str], client: &Client, server: &ServerInfo) -> Result<Vec<u8>, ProtocolError> {
     let peer = identified(client)?;
     let (topic, channel) = topic_and_channel("REGISTER", args)?;
     tracing::info!(client = %client.remote_address, topic, channel, "REGISTER");
@@ -367,8 +363,7 @@ mod tests {
         let body: Option<IdentifyBody> = serde_json::from_slice(b"null").unwrap();
         assert!(body.is_none());
         let body: Option<IdentifyBody> =
-            serde_json::from_slice(br#"{"tcp_port":1,"remote_address":"x","extra":[1]}"#)
-                .unwrap();
+            serde_json::from_slice(br#"{"tcp_port":1,"remote_address":"x","extra":[1]}"#).unwrap();
         assert_eq!(body.unwrap().into_fields().tcp_port, 1);
         assert!(serde_json::from_slice::<Option<IdentifyBody>>(b"{\"tcp_port\":\"1\"}").is_err());
     }

@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(&decoder.decode(&mut buf).unwrap().unwrap()[..], b"OK");
         assert!(decoder.decode(&mut buf).unwrap().is_none());
         buf.extend_from_slice(&encode_response(br#"{"a":1}"#)[5..]);
-        assert_eq!(&decoder.decode(&mut buf).unwrap().unwrap()[..], br#"{"a":1}"#);
+        assert_eq!(
+            &decoder.decode(&mut buf).unwrap().unwrap()[..],
+            br#"{"a":1}"#
+        );
         assert!(buf.is_empty());
     }
 
@@ -111,7 +114,13 @@ mod tests {
     fn rejects_oversized_reply() {
         let mut buf = BytesMut::from(&[0u8, 0, 1, 0][..]);
         let err = ResponseDecoder::new(255).decode(&mut buf).unwrap_err();
-        assert!(matches!(err, ResponseError::TooLarge { size: 256, max: 255 }));
+        assert!(matches!(
+            err,
+            ResponseError::TooLarge {
+                size: 256,
+                max: 255
+            }
+        ));
     }
 
     #[test]
