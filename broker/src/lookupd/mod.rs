@@ -216,7 +216,7 @@ fn local_addr(listener: &TcpListener, requested: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(requested)
 }
 
-/// The OS hostname, as Go's `os.Hostname()` reports it.
-pub(crate) fn os_hostname() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
+/// The OS hostname (shared with nsqd so both report the same name).
+fn os_hostname() -> String {
+    crate::nsqd::host_name()
 }
