@@ -1,1 +1,7 @@
 //! nsqd: topics, channels, the TCP protocol V2 and the HTTP API.
+
+mod options;
+
+pub use options::{
+    default_node_id, host_name, NsqdOptions, TlsRequired, DEFAULT_OUTPUT_BUFFER_SIZE, VERSION,
+};
