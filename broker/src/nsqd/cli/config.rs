@@ -22,7 +22,10 @@ pub(super) struct ConfigLayer {
 const CONFIG_ALIASES: &[(&str, &str)] = &[
     ("nsqlookupd_tcp_addresses", "lookupd_tcp_address"),
     ("auth_http_addresses", "auth_http_address"),
-    ("e2e_processing_latency_percentiles", "e2e_processing_latency_percentile"),
+    (
+        "e2e_processing_latency_percentiles",
+        "e2e_processing_latency_percentile",
+    ),
     ("id", "node_id"),
 ];
 

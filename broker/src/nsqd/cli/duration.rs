@@ -110,7 +110,10 @@ mod tests {
         assert_eq!(parse_go_duration("1h").unwrap(), ms(3_600_000));
         assert_eq!(parse_go_duration("1h2m3s").unwrap(), ms(3_723_000));
         assert_eq!(parse_go_duration("1.5h").unwrap(), ms(5_400_000));
-        assert_eq!(parse_go_duration("100us").unwrap(), Duration::from_micros(100));
+        assert_eq!(
+            parse_go_duration("100us").unwrap(),
+            Duration::from_micros(100)
+        );
         assert_eq!(parse_go_duration("7ns").unwrap(), Duration::from_nanos(7));
         assert_eq!(parse_go_duration("1500").unwrap(), ms(1500));
     }
@@ -118,7 +121,10 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         for bad in ["", "s", "1x", "1h-2m", "-1s", "1..2s", "abc", "1 s"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                parse_go_duration(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

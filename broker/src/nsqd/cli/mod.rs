@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
+use crate::nsqd::TlsRequired;
+
 pub use duration::{format_go_duration, parse_go_duration};
 
 /// Why the command line could not be turned into options.
@@ -62,6 +64,17 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// Go's name of the level (`debug` .. `fatal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Fatal => "fatal",
+        }
+    }
+
     /// The `tracing` level filter directive for this level (`fatal` logs errors).
     pub fn as_filter(self) -> &'static str {
         match self {
@@ -82,22 +95,18 @@ pub fn parse_log_level(s: &str) -> Result<LogLevel, String> {
         "warn" | "3" => LogLevel::Warn,
         "error" | "4" => LogLevel::Error,
         "fatal" | "5" => LogLevel::Fatal,
-        _ => return Err(format!("invalid log level {s:?} (debug, info, warn, error, fatal)")),
+        _ => {
+            return Err(format!(
+                "invalid log level {s:?} (debug, info, warn, error, fatal)"
+            ))
+        }
     })
-}
-
-/// `--tls-required`: `true` (TCP and HTTP), `tcp-https` (TCP only), `false`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsRequired {
-    No,
-    Yes,
-    ExceptHttp,
 }
 
 /// Parses `--tls-required` as Go does: `tcp-https`, or a Go boolean.
 pub fn parse_tls_required(s: &str) -> Result<TlsRequired, String> {
     if s.eq_ignore_ascii_case("tcp-https") {
-        return Ok(TlsRequired::ExceptHttp);
+        return Ok(TlsRequired::TcpHttps);
     }
     match parse_go_bool(s)? {
         true => Ok(TlsRequired::Yes),
@@ -118,12 +127,17 @@ fn parse_tls_min_version(s: &str) -> Result<String, String> {
     let lower = s.to_ascii_lowercase();
     match lower.as_str() {
         "" | "ssl3.0" | "tls1.0" | "tls1.1" | "tls1.2" | "tls1.3" => Ok(lower),
-        _ => Err(format!("unknown tls version {s:?} (ssl3.0, tls1.0, tls1.1, tls1.2)")),
+        _ => Err(format!(
+            "unknown tls version {s:?} (ssl3.0, tls1.0, tls1.1, tls1.2)"
+        )),
     }
 }
 
 fn parse_percentile(s: &str) -> Result<f64, String> {
-    let value: f64 = s.trim().parse().map_err(|_| format!("invalid percentile {s:?}"))?;
+    let value: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid percentile {s:?}"))?;
     if value > 0.0 && value <= 1.0 {
         Ok(value)
     } else {
