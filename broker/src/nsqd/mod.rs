@@ -1,5 +1,6 @@
 //! nsqd: topics, channels, the TCP protocol V2 and the HTTP API.
 
+pub mod cli;
 mod options;
 
 pub use options::{
