@@ -1,1 +1,2 @@
 //! nsqd: topics, channels, the TCP protocol V2 and the HTTP API.
+pub mod metadata;
