@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const FILE_NAME: &str = "nsqd.dat";
 
 /// The version we write: the NSQ release whose behaviour and formats we implement.
-pub const VERSION: &str = "1.3.0";
+pub const VERSION: &str = super::VERSION;
 
 /// The whole file: `{"topics":[...],"version":"1.3.0"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
