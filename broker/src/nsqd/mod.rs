@@ -1,5 +1,7 @@
 //! nsqd: topics, channels, the TCP protocol V2 and the HTTP API.
 
+pub mod cli;
+pub mod metadata;
 mod options;
 
 pub use options::{
