@@ -88,6 +88,9 @@ pub enum Error {
     /// No nsqd (or lookupd) address was given.
     #[error("no nsqd address configured")]
     NoAddresses,
+    /// A consumer was started without a handler.
+    #[error("no message handler set")]
+    MissingHandler,
     /// The producer or consumer was stopped.
     #[error("stopped")]
     Stopped,

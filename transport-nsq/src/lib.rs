@@ -7,9 +7,20 @@
 
 pub mod backoff;
 pub mod config;
+pub mod conn;
+mod consumer;
 mod duration;
+pub mod error;
 pub mod lookupd;
+mod producer;
 pub mod rdy;
 
 pub use backoff::BackoffStrategy;
 pub use config::{Config, ConfigError};
+pub use consumer::{
+    Consumer, ConsumerBuilder, ConsumerStats, DrainReport, ExhaustedHook, Handler, HandlerError,
+    Message,
+};
+pub use error::Error;
+pub use nsq_wire::message::MessageId;
+pub use producer::Producer;
