@@ -254,8 +254,11 @@ mod tests {
             c.timer_fired();
         }
         assert_eq!(c.level(), 2); // 2s, 4s fit; 8s > 5s
-        let mut off =
-            BackoffController::new(BackoffStrategy::Exponential, Duration::from_secs(1), Duration::ZERO);
+        let mut off = BackoffController::new(
+            BackoffStrategy::Exponential,
+            Duration::from_secs(1),
+            Duration::ZERO,
+        );
         assert_eq!(off.signal(Signal::Failure, &mut r), BackoffAction::None);
         assert!(!off.in_backoff());
     }

@@ -65,10 +65,8 @@ pub enum ConnEvent {
     Closed(Option<Error>),
 }
 
-enum WriteOp {
-    Command(Command),
-    Close,
-}
+/// `Some(command)` to write, `None` to flush and close.
+type WriteOp = Option<Command>;
 
 /// Cheap handle for writing commands to one connection.
 #[derive(Debug, Clone)]
@@ -77,20 +75,11 @@ pub struct CommandSender {
     addr: Arc<str>,
 }
 
-impl std::fmt::Debug for WriteOp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WriteOp::Command(c) => write!(f, "{}", c.name()),
-            WriteOp::Close => f.write_str("close"),
-        }
-    }
-}
-
 impl CommandSender {
     /// Queues a command; fails once the connection is closed.
     pub fn send(&self, command: Command) -> Result<(), Error> {
         self.tx
-            .send(WriteOp::Command(command))
+            .send(Some(command))
             .map_err(|_| Error::ConnectionLost {
                 addr: self.addr.to_string(),
             })
@@ -98,7 +87,7 @@ impl CommandSender {
 
     /// Writes everything queued so far, then closes the socket.
     pub fn close(&self) {
-        let _ = self.tx.send(WriteOp::Close);
+        let _ = self.tx.send(None);
     }
 
     /// True when the writer is gone.
@@ -152,12 +141,16 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Largest frame accepted: `max_msg_size` plus headers, or nsq-wire's default bound.
+/// Control frames (IDENTIFY/AUTH JSON) must fit even when `max_msg_size` is tiny.
+const MIN_FRAME_LIMIT: usize = 64 * 1024;
+
+/// Largest frame accepted: a message of `max_msg_size` plus headers (at least 64 KiB), or
+/// nsq-wire's default bound when `max_msg_size` is 0.
 fn max_frame_size(config: &Config) -> usize {
     if config.max_msg_size == 0 {
         DEFAULT_MAX_FRAME_SIZE
     } else {
-        4 + MESSAGE_HEADER_LEN + config.max_msg_size as usize
+        (4 + MESSAGE_HEADER_LEN + config.max_msg_size as usize).max(MIN_FRAME_LIMIT)
     }
 }
 
@@ -222,7 +215,9 @@ impl Handshake<'_> {
                 let reply: IdentifyResponse = serde_json::from_slice(&data)
                     .map_err(|e| fail(format!("bad IDENTIFY reply: {e}")))?;
                 if reply.tls_v1 || reply.snappy || reply.deflate {
-                    return Err(fail("nsqd enabled a feature this client did not ask for".into()));
+                    return Err(fail(
+                        "nsqd enabled a feature this client did not ask for".into(),
+                    ));
                 }
                 let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
                 let defaults = ServerInfo::default();
@@ -331,7 +326,10 @@ async fn dial(addr: &str, config: &Config) -> Result<TcpStream, Error> {
                 }
                 .map_err(|e| fail(e.to_string()))?;
                 socket.bind(local).map_err(|e| fail(e.to_string()))?;
-                socket.connect(target).await.map_err(|e| fail(e.to_string()))
+                socket
+                    .connect(target)
+                    .await
+                    .map_err(|e| fail(e.to_string()))
             }
             None => TcpStream::connect(target)
                 .await
@@ -469,8 +467,8 @@ async fn write_loop(
         // Batch everything already queued into one write.
         while let Some(op) = next.take() {
             match op {
-                WriteOp::Command(c) => c.encode(&mut buf),
-                WriteOp::Close => {
+                Some(c) => c.encode(&mut buf),
+                None => {
                     close_after = true;
                     break;
                 }
@@ -530,6 +528,8 @@ mod tests {
         let mut config = Config::default();
         assert_eq!(max_frame_size(&config), DEFAULT_MAX_FRAME_SIZE);
         config.max_msg_size = 100;
-        assert_eq!(max_frame_size(&config), 130);
+        assert_eq!(max_frame_size(&config), MIN_FRAME_LIMIT);
+        config.max_msg_size = 1 << 20;
+        assert_eq!(max_frame_size(&config), (1 << 20) + 30);
     }
 }

@@ -221,11 +221,9 @@ impl Lookupd {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let body = response.bytes().await.map_err(http_err)?;
-        parse_lookup_reply(content_type.as_deref(), &body).map_err(|reason| {
-            LookupError::BadReply {
-                url: url_text,
-                reason,
-            }
+        parse_lookup_reply(content_type.as_deref(), &body).map_err(|reason| LookupError::BadReply {
+            url: url_text,
+            reason,
         })
     }
 }
@@ -253,7 +251,9 @@ mod tests {
             "http://127.0.0.1:4161/lookup?topic=t"
         );
         assert_eq!(
-            lookup_url("https://lookup.example:4161/", "t").unwrap().as_str(),
+            lookup_url("https://lookup.example:4161/", "t")
+                .unwrap()
+                .as_str(),
             "https://lookup.example:4161/lookup?topic=t"
         );
         assert_eq!(

@@ -159,7 +159,9 @@ impl Producer {
     ) -> Result<(), Error> {
         let bodies: Vec<Bytes> = bodies.into_iter().map(Into::into).collect();
         if bodies.is_empty() {
-            return Err(Error::InvalidMessage("MPUB needs at least one message".into()));
+            return Err(Error::InvalidMessage(
+                "MPUB needs at least one message".into(),
+            ));
         }
         for b in &bodies {
             self.check_body(b)?;

@@ -209,7 +209,9 @@ impl<K: Ord + Clone> RdyLedger<K> {
         }
         let mut sends = Vec::new();
         for k in self.keys() {
-            let Some(c) = self.conns.get(&k) else { continue };
+            let Some(c) = self.conns.get(&k) else {
+                continue;
+            };
             if c.rdy == 0 || c.closing {
                 continue;
             }

@@ -62,8 +62,11 @@ impl Coordinator {
     ) -> Self {
         let c = &shared.config;
         let ledger = RdyLedger::new(c.max_in_flight as u64);
-        let backoff =
-            BackoffController::new(c.backoff_strategy, c.backoff_multiplier, c.max_backoff_duration);
+        let backoff = BackoffController::new(
+            c.backoff_strategy,
+            c.backoff_multiplier,
+            c.max_backoff_duration,
+        );
         Self {
             shared,
             events,
@@ -272,7 +275,11 @@ impl Coordinator {
                 self.send_rdy(sends);
             }
             BackoffAction::PauseAll(duration) => {
-                tracing::warn!(?duration, level = self.backoff.level(), "backing off, all connections to RDY 0");
+                tracing::warn!(
+                    ?duration,
+                    level = self.backoff.level(),
+                    "backing off, all connections to RDY 0"
+                );
                 let sends = self.ledger.set_all(0, now);
                 self.send_rdy(sends);
                 self.backoff_until = Some(Instant::now() + duration);

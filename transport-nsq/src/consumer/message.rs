@@ -223,7 +223,11 @@ impl Message {
         if self.has_responded() {
             return false;
         }
-        self.inner.conn.writer.send(Command::Touch(self.id())).is_ok()
+        self.inner
+            .conn
+            .writer
+            .send(Command::Touch(self.id()))
+            .is_ok()
     }
 
     fn answer(&self, command: Command, signal: Signal) -> bool {
