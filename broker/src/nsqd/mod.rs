@@ -33,6 +33,8 @@ mod connection;
 mod guid;
 mod identify;
 mod inflight;
+pub mod cli;
+pub mod metadata;
 mod options;
 mod protocol_v2;
 mod tcp;

@@ -9,6 +9,7 @@
 //!   and [`command::CommandDecoder`] for servers.
 //! * [`identify`]: the IDENTIFY request/response JSON documents.
 //! * [`error`]: the `E_*` error codes and whether they are fatal.
+//! * [`lookup`]: the nsqd ↔ nsqlookupd protocol "V1" framing (magic, size-prefixed replies).
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -24,6 +25,7 @@ pub mod command;
 pub mod error;
 pub mod frame;
 pub mod identify;
+pub mod lookup;
 pub mod message;
 pub mod names;
 

@@ -1,0 +1,355 @@
+//! `nsqlookupd`: the discovery daemon, with Go nsqlookupd's flag names and defaults.
+//!
+//! Precedence: a flag given on the command line, then the `--config` TOML file (keys are
+//! the flag names with `_`, e.g. `tcp_address = "0.0.0.0:4160"`,
+//! `tombstone_lifetime = "45s"`), then Go's default.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use broker::lookupd::{Lookupd, LookupdOptions, VERSION};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
+
+/// nsqlookupd: the daemon that manages NSQ topology information.
+#[derive(Debug, Parser)]
+#[command(name = "nsqlookupd", disable_version_flag = true)]
+struct Cli {
+    /// path to config file
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// print version string
+    #[arg(long)]
+    version: bool,
+    /// set log level: debug, info, warn, error, or fatal
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// log message prefix (accepted for compatibility; tracing formats the lines)
+    #[arg(long, default_value = "[nsqlookupd] ")]
+    log_prefix: String,
+    /// [deprecated] has no effect, use --log-level
+    #[arg(long)]
+    verbose: bool,
+    /// <addr>:<port> to listen on for TCP clients
+    #[arg(long, default_value = "0.0.0.0:4160")]
+    tcp_address: String,
+    /// <addr>:<port> to listen on for HTTP clients
+    #[arg(long, default_value = "0.0.0.0:4161")]
+    http_address: String,
+    /// address of this lookupd node, (default to the OS hostname)
+    #[arg(long)]
+    broadcast_address: Option<String>,
+    /// duration of time a producer will remain in the active list since its last ping
+    #[arg(long, default_value = "5m0s", value_parser = parse_go_duration)]
+    inactive_producer_timeout: Duration,
+    /// duration of time a producer will remain tombstoned if registration remains
+    #[arg(long, default_value = "45s", value_parser = parse_go_duration)]
+    tombstone_lifetime: Duration,
+}
+
+/// The `--config` file: Go's option names; durations as Go strings or integer ms.
+/// Unknown keys are ignored, as Go nsqlookupd does.
+#[derive(Debug, Default, Deserialize)]
+struct ConfigFile {
+    log_level: Option<String>,
+    log_prefix: Option<String>,
+    verbose: Option<bool>,
+    tcp_address: Option<String>,
+    http_address: Option<String>,
+    broadcast_address: Option<String>,
+    inactive_producer_timeout: Option<ConfigDuration>,
+    tombstone_lifetime: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ConfigDuration {
+    Text(String),
+    Millis(u64),
+}
+
+impl ConfigDuration {
+    fn resolve(&self) -> anyhow::Result<Duration> {
+        match self {
+            ConfigDuration::Text(text) => parse_go_duration(text).map_err(|e| anyhow!(e)),
+            ConfigDuration::Millis(ms) => Ok(Duration::from_millis(*ms)),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    if cli.version {
+        println!("nsqlookupd v{VERSION} (built w/rustc)");
+        return ExitCode::SUCCESS;
+    }
+    match run(cli, &matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("[nsqlookupd] FATAL: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
+    let file = match &cli.config {
+        Some(path) => load_config(path)?,
+        None => ConfigFile::default(),
+    };
+    let values = cli_values(&cli);
+    let verbose = pick(matches, "verbose", cli.verbose, file.verbose);
+    let log_level = pick(matches, "log_level", cli.log_level, file.log_level.clone());
+    // Go: the deprecated --verbose still means debug logging.
+    init_tracing(if verbose { "debug" } else { &log_level })?;
+    let log_prefix = pick(
+        matches,
+        "log_prefix",
+        cli.log_prefix,
+        file.log_prefix.clone(),
+    );
+    tracing::debug!(
+        log_prefix,
+        "log prefix is not applied; tracing formats log lines"
+    );
+    let options = resolve_options(&values, matches, &file)?;
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+    runtime.block_on(serve(options))
+}
+
+/// The flag values `resolve_options` needs, detached from `Cli` (which `run` consumed).
+struct CliValues {
+    tcp_address: String,
+    http_address: String,
+    broadcast_address: Option<String>,
+    inactive_producer_timeout: Duration,
+    tombstone_lifetime: Duration,
+}
+
+fn cli_values(cli: &Cli) -> CliValues {
+    CliValues {
+        tcp_address: cli.tcp_address.clone(),
+        http_address: cli.http_address.clone(),
+        broadcast_address: cli.broadcast_address.clone(),
+        inactive_producer_timeout: cli.inactive_producer_timeout,
+        tombstone_lifetime: cli.tombstone_lifetime,
+    }
+}
+
+fn resolve_options(
+    cli: &CliValues,
+    matches: &ArgMatches,
+    file: &ConfigFile,
+) -> anyhow::Result<LookupdOptions> {
+    let defaults = LookupdOptions::default();
+    let tcp = pick(
+        matches,
+        "tcp_address",
+        cli.tcp_address.clone(),
+        file.tcp_address.clone(),
+    );
+    let http = pick(
+        matches,
+        "http_address",
+        cli.http_address.clone(),
+        file.http_address.clone(),
+    );
+    let broadcast = if from_command_line(matches, "broadcast_address") {
+        cli.broadcast_address.clone()
+    } else {
+        file.broadcast_address.clone()
+    };
+    let inactive = duration_option(
+        matches,
+        "inactive_producer_timeout",
+        cli.inactive_producer_timeout,
+        &file.inactive_producer_timeout,
+    )?;
+    let tombstone = duration_option(
+        matches,
+        "tombstone_lifetime",
+        cli.tombstone_lifetime,
+        &file.tombstone_lifetime,
+    )?;
+    Ok(LookupdOptions {
+        tcp_address: resolve_address("--tcp-address", &tcp)?,
+        http_address: resolve_address("--http-address", &http)?,
+        broadcast_address: broadcast
+            .filter(|b| !b.is_empty())
+            .unwrap_or(defaults.broadcast_address),
+        inactive_producer_timeout: inactive,
+        tombstone_lifetime: tombstone,
+    })
+}
+
+async fn serve(options: LookupdOptions) -> anyhow::Result<()> {
+    let lookupd = Lookupd::start(options).await?;
+    tracing::info!("nsqlookupd v{VERSION} (built w/rustc)");
+    wait_for_signal().await?;
+    tracing::info!("nsqlookupd shutting down");
+    lookupd.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+fn load_config(path: &PathBuf) -> anyhow::Result<ConfigFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("failed to parse config file {}", path.display()))
+}
+
+fn from_command_line(matches: &ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// A flag given on the command line wins, then the config file, then the flag's default.
+fn pick<T>(matches: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
+    match file {
+        Some(value) if !from_command_line(matches, id) => value,
+        _ => flag,
+    }
+}
+
+fn duration_option(
+    matches: &ArgMatches,
+    id: &str,
+    flag: Duration,
+    file: &Option<ConfigDuration>,
+) -> anyhow::Result<Duration> {
+    match file {
+        Some(value) if !from_command_line(matches, id) => value
+            .resolve()
+            .with_context(|| format!("config option {id}")),
+        _ => Ok(flag),
+    }
+}
+
+fn resolve_address(flag: &str, text: &str) -> anyhow::Result<SocketAddr> {
+    text.to_socket_addrs()
+        .with_context(|| format!("{flag}: invalid address {text:?}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{flag}: {text:?} resolves to no address"))
+}
+
+fn init_tracing(level: &str) -> anyhow::Result<()> {
+    let filter = match level.to_ascii_lowercase().as_str() {
+        "debug" => "debug",
+        "info" => "info",
+        "warn" => "warn",
+        "error" | "fatal" => "error",
+        other => bail!("invalid log level {other:?} (debug, info, warn, error, fatal)"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
+/// Go's `time.ParseDuration`: e.g. `300ms`, `1.5s`, `5m0s`, `1h2m`; units ns, us, µs, ms,
+/// s, m, h. A bare `0` is zero. Negative durations are rejected (they make no sense here).
+fn parse_go_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("invalid duration {text:?}");
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration {text:?}"))?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos_per_unit = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            unit => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
+        };
+        rest = &rest[unit_len..];
+        total += number * nanos_per_unit;
+    }
+    if !total.is_finite() || total > u64::MAX as f64 {
+        return Err(invalid());
+    }
+    Ok(Duration::from_nanos(total.round() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go_duration("5m0s"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_go_duration("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_go_duration("1h2m"), Ok(Duration::from_secs(3720)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5", "5x", "-1s", "s", "1..2s"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_beat_config_file_which_beats_defaults() {
+        let file: ConfigFile = toml::from_str(
+            "tcp_address = \"127.0.0.1:5160\"\nhttp_address = \"127.0.0.1:5161\"\n\
+             tombstone_lifetime = \"10s\"\ninactive_producer_timeout = 2000\n",
+        )
+        .unwrap();
+        let matches = Cli::command()
+            .try_get_matches_from(["nsqlookupd", "--http-address", "127.0.0.1:6161"])
+            .unwrap();
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let options = resolve_options(&cli_values(&cli), &matches, &file).unwrap();
+        assert_eq!(options.tcp_address, "127.0.0.1:5160".parse().unwrap());
+        assert_eq!(options.http_address, "127.0.0.1:6161".parse().unwrap());
+        assert_eq!(options.tombstone_lifetime, Duration::from_secs(10));
+        assert_eq!(options.inactive_producer_timeout, Duration::from_secs(2));
+        assert!(!options.broadcast_address.is_empty());
+    }
+
+    #[test]
+    fn defaults_are_go_defaults() {
+        let matches = Cli::command().try_get_matches_from(["nsqlookupd"]).unwrap();
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let options = resolve_options(&cli_values(&cli), &matches, &ConfigFile::default()).unwrap();
+        assert_eq!(options, LookupdOptions::default());
+    }
+
+    #[test]
+    fn unknown_config_keys_are_ignored_like_go() {
+        let file: ConfigFile = toml::from_str("max_rdy_count = 1\nverbose = true").unwrap();
+        assert_eq!(file.verbose, Some(true));
+    }
+}
