@@ -184,3 +184,53 @@ pub fn message(id: u64, attempts: u16, body: &'static [u8]) -> Frame {
 pub fn id_text(id: u64) -> String {
     MessageId::from_u64(id).to_string()
 }
+
+impl FakeNsqd {
+    /// The next connection if one arrives within `within`.
+    pub async fn try_accept(&mut self, within: Duration) -> Option<FakeConn> {
+        tokio::time::timeout(within, self.accepted.recv()).await.ok().flatten()
+    }
+
+    /// The TCP port (for lookupd registration).
+    pub fn port(&self) -> u16 {
+        self.addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+/// Registers a (fake) nsqd for `topic` with an nsqlookupd over the V1 TCP protocol, the
+/// way nsqd does. The registration lasts as long as the returned stream is open.
+pub async fn register_with_lookupd(
+    lookupd_tcp: std::net::SocketAddr,
+    nsqd_tcp_port: u16,
+    topic: &str,
+) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(lookupd_tcp).await.unwrap();
+    let identify = serde_json::json!({
+        "broadcast_address": "127.0.0.1",
+        "hostname": "fake",
+        "tcp_port": nsqd_tcp_port,
+        "http_port": 1,
+        "version": "1.3.0",
+    })
+    .to_string();
+    let mut out = Vec::new();
+    out.extend_from_slice(b"  V1IDENTIFY\n");
+    out.extend_from_slice(&(identify.len() as u32).to_be_bytes());
+    out.extend_from_slice(identify.as_bytes());
+    stream.write_all(&out).await.unwrap();
+    read_lookup_reply(&mut stream).await;
+    stream
+        .write_all(format!("REGISTER {topic}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_lookup_reply(&mut stream).await, b"OK");
+    stream
+}
+
+async fn read_lookup_reply(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut len)).await.unwrap().unwrap();
+    let mut data = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut data).await.unwrap();
+    data
+}
