@@ -188,7 +188,10 @@ pub fn id_text(id: u64) -> String {
 impl FakeNsqd {
     /// The next connection if one arrives within `within`.
     pub async fn try_accept(&mut self, within: Duration) -> Option<FakeConn> {
-        tokio::time::timeout(within, self.accepted.recv()).await.ok().flatten()
+        tokio::time::timeout(within, self.accepted.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The TCP port (for lookupd registration).
@@ -229,7 +232,10 @@ pub async fn register_with_lookupd(
 
 async fn read_lookup_reply(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut len = [0u8; 4];
-    tokio::time::timeout(WAIT, stream.read_exact(&mut len)).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, stream.read_exact(&mut len))
+        .await
+        .unwrap()
+        .unwrap();
     let mut data = vec![0u8; u32::from_be_bytes(len) as usize];
     stream.read_exact(&mut data).await.unwrap();
     data

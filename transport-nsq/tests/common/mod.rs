@@ -41,3 +41,18 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// An embedded nsqd on loopback ports chosen by the OS (or the given TCP address).
+pub async fn start_nsqd_at(tcp: &str) -> broker::nsqd::Nsqd {
+    let opts = broker::nsqd::NsqdOptions {
+        tcp_address: tcp.parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        broadcast_address: "127.0.0.1".into(),
+        ..Default::default()
+    };
+    broker::nsqd::Nsqd::start(opts).await.unwrap()
+}
+
+pub async fn start_nsqd() -> broker::nsqd::Nsqd {
+    start_nsqd_at("127.0.0.1:0").await
+}
