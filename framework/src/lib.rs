@@ -11,7 +11,9 @@
 //! - [`telemetry`]: tracing + OpenTelemetry set-up and W3C propagation;
 //! - [`middleware`]: tower layers shared by every transport (tracing, recovery, metrics,
 //!   timeout, selector);
-//! - [`transport`]: the transport [`Context`] handlers see.
+//! - [`transport`]: the transport [`Context`] handlers see;
+//! - [`subscriber`]: subscribers declared with `#[subscriber]` and events with
+//!   `#[derive(Event)]`.
 
 pub mod app;
 pub mod broker;
@@ -20,6 +22,7 @@ pub mod envelope;
 pub mod middleware;
 pub mod provider;
 pub mod server;
+pub mod subscriber;
 pub mod telemetry;
 pub mod transport;
 
@@ -28,6 +31,7 @@ pub use broker::{
     Broker, BrokerError, BrokerExt, Delivery, Event, Handler, Headers, Message, PublishOptions,
     SubscribeOptions,
 };
+pub use framework_macros::{subscriber, Event};
 pub use codec::{Codec, CodecError, Decode, Encode, Json, Protobuf};
 pub use provider::{Container, ProvideError, ProviderSet, Resolver};
 pub use server::{Endpoint, Server};
