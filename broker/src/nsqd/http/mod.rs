@@ -15,15 +15,12 @@ mod publish;
 mod response;
 pub mod stats;
 
-use std::future::Future;
-
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{HeaderValue, ALLOW};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use tokio::net::TcpListener;
 
 use super::context::NsqdContext;
 pub use response::{ApiError, ApiResult, Reply, NSQ_CONTENT_TYPE};
@@ -54,17 +51,6 @@ pub fn router(ctx: NsqdContext) -> Router {
         // Bodies are bounded by each handler (max-msg-size / max-body-size), not by axum.
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx)
-}
-
-/// Serves the HTTP API on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    ctx: NsqdContext,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Adds nsqd's reply for other methods on a known path: 405 with an `Allow` header (and
