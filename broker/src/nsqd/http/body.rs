@@ -108,16 +108,24 @@ mod tests {
         let body = Bytes::from_static(b"a\nb\n\nc\r\nd");
         let msgs = split_text_mpub(&body, 100, 100).unwrap();
         assert_eq!(texts(&msgs), vec![&b"a"[..], b"b", b"c\r", b"d"]);
-        assert!(split_text_mpub(&Bytes::from_static(b"\n\n"), 10, 10).unwrap().is_empty());
+        assert!(split_text_mpub(&Bytes::from_static(b"\n\n"), 10, 10)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn text_mode_limits() {
         let body = Bytes::from_static(b"ok\ntoolong\n");
-        assert_eq!(split_text_mpub(&body, 5, 100).unwrap_err().message, "MSG_TOO_BIG");
+        assert_eq!(
+            split_text_mpub(&body, 5, 100).unwrap_err().message,
+            "MSG_TOO_BIG"
+        );
         // read with limit max_body_size + 1 = 6: the body reached the limit.
         let body = Bytes::from_static(b"abc\nde");
-        assert_eq!(split_text_mpub(&body, 100, 5).unwrap_err().message, "BODY_TOO_BIG");
+        assert_eq!(
+            split_text_mpub(&body, 100, 5).unwrap_err().message,
+            "BODY_TOO_BIG"
+        );
         let body = Bytes::from_static(b"abc\nd");
         assert_eq!(split_text_mpub(&body, 100, 5).unwrap().len(), 2);
     }

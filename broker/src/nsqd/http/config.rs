@@ -58,7 +58,10 @@ pub async fn put_option(
 pub fn option_value(o: &NsqdOptions, name: &str) -> Option<Value> {
     let ns = |d: std::time::Duration| json!(d.as_nanos() as u64);
     let path = |p: &Option<std::path::PathBuf>| {
-        json!(p.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+        json!(p
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default())
     };
     Some(match name {
         "id" => json!(o.node_id),
@@ -140,13 +143,23 @@ mod tests {
     #[test]
     fn values_encode_like_go() {
         let o = NsqdOptions::default();
-        assert_eq!(option_value(&o, "msg_timeout"), Some(json!(60_000_000_000u64)));
-        assert_eq!(option_value(&o, "nsqlookupd_tcp_addresses"), Some(json!([])));
+        assert_eq!(
+            option_value(&o, "msg_timeout"),
+            Some(json!(60_000_000_000u64))
+        );
+        assert_eq!(
+            option_value(&o, "nsqlookupd_tcp_addresses"),
+            Some(json!([]))
+        );
         assert_eq!(option_value(&o, "log_level"), Some(json!(2)));
         assert_eq!(option_value(&o, "tls_min_version"), Some(json!(769)));
         assert_eq!(option_value(&o, "mem_queue_size"), Some(json!(10000)));
         assert_eq!(option_value(&o, "statsd_prefix"), Some(json!("nsq.%s")));
-        assert_eq!(option_value(&o, "node_id"), None, "Go's config name is `id`");
+        assert_eq!(
+            option_value(&o, "node_id"),
+            None,
+            "Go's config name is `id`"
+        );
         assert_eq!(option_value(&o, "nope"), None);
     }
 }

@@ -67,11 +67,8 @@ pub async fn info(State(ctx): State<NsqdContext>) -> ApiResult {
 pub async fn stats(State(ctx): State<NsqdContext>, RawQuery(q): RawQuery) -> ApiResult {
     let params = Params::parse(q.as_deref())?;
     let non_empty = |name: &str| params.get(name).filter(|v| !v.is_empty()).map(String::from);
-    let flag = |name: &str| {
-        params
-            .get(name)
-            .map_or(true, |v| parse_bool_param(v).unwrap_or(true))
-    };
+    // absent or unrecognised values mean true, as in Go
+    let flag = |name: &str| params.get(name).and_then(parse_bool_param).unwrap_or(true);
     let filter = StatsFilter {
         topic: non_empty("topic"),
         channel: non_empty("channel"),

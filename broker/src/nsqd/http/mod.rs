@@ -42,7 +42,10 @@ pub fn router(ctx: NsqdContext) -> Router {
         .route("/channel/delete", only(post(admin::channel_delete), "POST"))
         .route("/channel/empty", only(post(admin::channel_empty), "POST"))
         .route("/channel/pause", only(post(admin::channel_pause), "POST"))
-        .route("/channel/unpause", only(post(admin::channel_unpause), "POST"))
+        .route(
+            "/channel/unpause",
+            only(post(admin::channel_unpause), "POST"),
+        )
         .route(
             "/config/:opt",
             only(get(config::get_option).put(config::put_option), "GET, PUT"),

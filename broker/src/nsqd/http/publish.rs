@@ -38,7 +38,9 @@ pub async fn publish(
         None => Duration::ZERO,
         Some(text) => parse_defer(text, ctx.options().max_req_timeout)?,
     };
-    topic.publish(vec![body], defer).map_err(|_| ApiError::exiting())?;
+    topic
+        .publish(vec![body], defer)
+        .map_err(|_| ApiError::exiting())?;
     Ok(Reply::ok())
 }
 
@@ -127,7 +129,11 @@ mod tests {
         assert_eq!(parse_defer("0", max).unwrap(), Duration::ZERO);
         assert_eq!(parse_defer("3600000", max).unwrap(), max);
         for bad in ["-1", "3600001", "1.5", "", "abc", "99999999999999999999"] {
-            assert_eq!(parse_defer(bad, max).unwrap_err().message, "INVALID_DEFER", "{bad}");
+            assert_eq!(
+                parse_defer(bad, max).unwrap_err().message,
+                "INVALID_DEFER",
+                "{bad}"
+            );
         }
     }
 }

@@ -66,27 +66,42 @@ pub struct ApiError {
 impl ApiError {
     /// 400 with `message`.
     pub const fn bad_request(message: &'static str) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, message }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        }
     }
 
     /// 404 with `message`.
     pub const fn not_found(message: &'static str) -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, message }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message,
+        }
     }
 
     /// 413 with `message`.
     pub const fn too_large(message: &'static str) -> ApiError {
-        ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, message }
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message,
+        }
     }
 
     /// 500 `INTERNAL_ERROR`.
     pub const fn internal() -> ApiError {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "INTERNAL_ERROR" }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "INTERNAL_ERROR",
+        }
     }
 
     /// 503 `EXITING` (the broker is shutting down).
     pub const fn exiting() -> ApiError {
-        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: "EXITING" }
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "EXITING",
+        }
     }
 }
 

@@ -85,7 +85,11 @@ pub fn render_text(doc: &StatsDocument, start: SystemTime, now: SystemTime) -> S
         }
     }
     let topics = doc.topics.as_deref().unwrap_or_default();
-    w.push_str(if topics.is_empty() { "\nTopics: None\n" } else { "\nTopics:\n" });
+    w.push_str(if topics.is_empty() {
+        "\nTopics: None\n"
+    } else {
+        "\nTopics:\n"
+    });
     for t in topics {
         let prefix = if t.paused { "*P " } else { "   " };
         let _ = writeln!(
@@ -132,7 +136,10 @@ pub fn render_text(doc: &StatsDocument, start: SystemTime, now: SystemTime) -> S
 /// Go's `ClientStats.String()`: a producer line when it has publish counts, else a consumer
 /// line.
 fn client_text(c: &ClientStats, now: SystemTime) -> String {
-    let now_secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let connected = Duration::from_secs(now_secs.saturating_sub(c.connect_ts).max(0) as u64);
     let port = c.remote_address.rsplit(':').next().unwrap_or_default();
     let id = format!("{}:{} {}", c.client_id, port, c.user_agent);
@@ -217,6 +224,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
+    use crate::nsqd::stats::ChannelStats;
+
     fn channel(name: &str, clients: Option<Vec<ClientStats>>) -> ChannelStats {
         ChannelStats {
             channel_name: name.into(),
@@ -225,12 +234,9 @@ mod tests {
             in_flight_count: 2,
             deferred_count: 0,
             message_count: 3,
-            zone_local_msg_count: 0,
-            region_local_msg_count: 0,
-            global_msg_count: 0,
             requeue_count: 0,
             timeout_count: 0,
-            client_count: clients.as_ref().map_or(0, |c| c.len() as u64),
+            client_count: clients.as_ref().map_or(0, |c| c.len() as i64),
             clients,
             paused: false,
             e2e_processing_latency: LatencyStats::default(),
@@ -240,10 +246,31 @@ mod tests {
     fn doc() -> StatsDocument {
         let client = ClientStats {
             client_id: "h".into(),
+            hostname: String::new(),
             version: "V2".into(),
             remote_address: "127.0.0.1:5000".into(),
             state: 3,
-            ..ClientStats::default()
+            ready_count: 0,
+            in_flight_count: 0,
+            message_count: 0,
+            finish_count: 0,
+            requeue_count: 0,
+            connect_ts: 0,
+            sample_rate: 0,
+            deflate: false,
+            snappy: false,
+            user_agent: String::new(),
+            authed: false,
+            auth_identity: String::new(),
+            auth_identity_url: String::new(),
+            topology_zone: String::new(),
+            topology_region: String::new(),
+            pub_counts: Vec::new(),
+            tls: false,
+            tls_cipher_suite: String::new(),
+            tls_version: String::new(),
+            tls_negotiated_protocol: String::new(),
+            tls_negotiated_protocol_is_mutual: false,
         };
         StatsDocument {
             version: "1.3.0".into(),
@@ -269,7 +296,10 @@ mod tests {
         let json = serde_json::to_string(&doc()).unwrap();
         assert!(json.starts_with(r#"{"version":"1.3.0","health":"OK","start_time":0,"topics":[{"topic_name":"t","channels":[{"channel_name":"c","depth":1,"backend_depth":0,"in_flight_count":2,"deferred_count":0,"message_count":3,"requeue_count":0,"timeout_count":0,"client_count":1,"clients":[{"client_id":"h","hostname":"","version":"V2","remote_address":"127.0.0.1:5000","state":3,"ready_count":0,"in_flight_count":0,"message_count":0,"finish_count":0"#), "{json}");
         assert!(json.contains(r#""e2e_processing_latency":{"count":0,"percentiles":null}"#));
-        assert!(json.ends_with(r#""producers":null}"#), "memory omitted: {json}");
+        assert!(
+            json.ends_with(r#""producers":null}"#),
+            "memory omitted: {json}"
+        );
         assert!(!json.contains("authed") && !json.contains("pub_counts"));
     }
 
@@ -277,9 +307,17 @@ mod tests {
     fn text_format_like_go() {
         let text = render_text(&doc(), UNIX_EPOCH, UNIX_EPOCH + Duration::from_secs(61));
         assert!(text.starts_with("nsqd v1.3.0"), "{text}");
-        assert!(text.contains("start_time 1970-01-01T00:00:00Z\nuptime 1m1s\n"), "{text}");
+        assert!(
+            text.contains("start_time 1970-01-01T00:00:00Z\nuptime 1m1s\n"),
+            "{text}"
+        );
         assert!(text.contains("\nHealth: OK\n"));
-        assert!(text.contains("*P [t              ] depth: 0     be-depth: 0     msgs: 3        e2e%: \n"), "{text}");
+        assert!(
+            text.contains(
+                "*P [t              ] depth: 0     be-depth: 0     msgs: 3        e2e%: \n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("      [c                        ] depth: 1     be-depth: 0     inflt: 2    def: 0    re-q: 0     timeout: 0     msgs: 3        e2e%: \n"), "{text}");
         assert!(text.contains("        [V2 h:5000               ] state: 3 inflt: 0    rdy: 0    fin: 0        re-q: 0        msgs: 0        connected: 1m1s\n"), "{text}");
         assert!(text.ends_with("\nProducers: None\n"));
