@@ -82,6 +82,8 @@ pub(crate) struct Core {
     writer: Option<Arc<File>>,
     pending: Vec<u8>,
     pending_start: i64,
+    /// The last write failed; cleared by the next successful one.
+    write_failing: bool,
     /// Completed write files whose data is written but not yet fsync'ed.
     unsynced: Vec<Arc<File>>,
     dir_dirty: bool,
@@ -116,6 +118,7 @@ impl Core {
             writer: None,
             pending: Vec::new(),
             pending_start: meta.write.pos,
+            write_failing: false,
             unsynced: Vec::new(),
             dir_dirty: false,
             meta_dirty: false,
@@ -281,6 +284,11 @@ impl Core {
                 max: self.opts.max_msg_size,
             });
         }
+        if self.write_failing {
+            // The disk is failing: retry the backlog first and refuse new records until it
+            // succeeds, so publishers hear about the error (Go fails each write at once).
+            self.flush()?;
+        }
         let total = 4 + size as i64;
         if self.write.pos > 0 && self.write.pos + total > self.opts.max_bytes_per_file as i64 {
             self.roll_write_file()?;
@@ -323,11 +331,18 @@ impl Core {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let file = self.open_writer()?;
+        let file = match self.open_writer() {
+            Ok(file) => file,
+            Err(e) => {
+                self.write_failing = true;
+                return Err(e);
+            }
+        };
         if let Err(e) = write_all_at(&file, &self.pending, self.pending_start) {
             // Positional writes make a retry rewrite the same bytes, so nothing is corrupted;
             // a reader must not keep whatever partial bytes it may have buffered.
             self.writer = None;
+            self.write_failing = true;
             if self.reader.as_ref().map(|r| r.file_num) == Some(self.write.file) {
                 self.reader = None;
             }
@@ -335,6 +350,7 @@ impl Core {
         }
         self.pending_start += self.pending.len() as i64;
         self.pending.clear();
+        self.write_failing = false;
         Ok(())
     }
 

@@ -448,6 +448,8 @@ async fn disk_errors_are_reported_not_panicked() {
     let err = queue.put_durable(b"after").await.unwrap_err();
     assert!(err.to_string().contains("x.diskqueue"), "{err}");
     assert!(matches!(err, DiskQueueError::Io { .. }));
+    // While the disk keeps failing, further writes are refused at once.
+    assert!(queue.put(b"refused").is_err());
     // Once the disk is back the queue works again and nothing is corrupted.
     fs::create_dir(&data).unwrap();
     queue.put_durable(b"again").await.unwrap();
