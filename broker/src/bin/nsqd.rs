@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
     for warning in inactive_feature_warnings(&args) {
         tracing::warn!("{warning}");
     }
+    let signals = Signals::install();
     let opts = match args.to_options() {
         Ok(opts) => opts,
         Err(e) => {
@@ -49,7 +50,7 @@ async fn main() -> ExitCode {
     tracing::info!(version = VERSION, "nsqd started");
     tracing::info!("TCP: listening on {}", nsqd.tcp_addr());
     tracing::info!("HTTP: listening on {}", nsqd.http_addr());
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("signal received, shutting down");
     nsqd.shutdown().await;
     tracing::info!("nsqd stopped");
@@ -66,30 +67,65 @@ fn init_logging(level: &str) {
         .init();
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    let ctrl_c = async {
+/// SIGINT/SIGTERM listeners, installed before the listeners open so that a signal sent as
+/// soon as nsqd reports its addresses is never lost to the default (kill) action.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let install = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for {name}");
+                    None
+                }
+            };
+            Signals {
+                term: install(SignalKind::terminate(), "SIGTERM"),
+                int: install(SignalKind::interrupt(), "SIGINT"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves on SIGINT or SIGTERM.
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match self.term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let int = async {
+                match self.int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = int => {}
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
     }
 }
