@@ -29,11 +29,11 @@ pub mod http;
 pub mod stats;
 pub mod topic;
 
+pub mod cli;
 mod connection;
 mod guid;
 mod identify;
 mod inflight;
-pub mod cli;
 pub mod metadata;
 mod options;
 mod protocol_v2;
