@@ -78,7 +78,7 @@ impl<S: Subscriber + ?Sized> Subscriber for Box<S> {
 /// A handler parameter filled from the provider container (resolved once, when the
 /// handler is built, so a missing provider fails at start, not on the first message).
 #[derive(Debug)]
-pub struct Inject<T>(pub Arc<T>);
+pub struct Inject<T>(Arc<T>);
 
 impl<T> Clone for Inject<T> {
     fn clone(&self) -> Self {
@@ -97,6 +97,11 @@ impl<T: Send + Sync + 'static> Inject<T> {
     /// The provided `T` from `container`.
     pub fn resolve(container: &Container) -> Result<Self, ProvideError> {
         container.get::<T>().map(Inject)
+    }
+
+    /// The shared value.
+    pub fn arc(&self) -> Arc<T> {
+        self.0.clone()
     }
 }
 
@@ -169,17 +174,10 @@ pub fn into_box_error<E: Into<BoxError>>(err: E) -> BoxError {
 mod tests {
     use super::*;
     use crate::broker::is_permanent;
-    use crate::transport::{Context, Kind};
-    use crate::Headers;
+    use crate::transport::Kind;
 
     fn delivery(message: Message) -> Delivery {
-        Delivery {
-            message,
-            topic: "t".into(),
-            channel: "c".into(),
-            attempts: 1,
-            context: Context::new(Kind::MEMORY, "t/c", Headers::new()),
-        }
+        Delivery::new(Kind::MEMORY, "t", "c", message, 1)
     }
 
     #[test]
@@ -195,11 +193,14 @@ mod tests {
         assert_eq!(decode_raw::<Bytes>(&d).unwrap(), "hi");
         assert_eq!(decode_raw::<String>(&d).unwrap(), "hi");
         let bad = delivery(Message::new(vec![0xff, 0xfe]));
-        assert!(is_permanent(decode_raw::<String>(&bad).unwrap_err().as_ref()));
+        assert!(is_permanent(
+            decode_raw::<String>(&bad).unwrap_err().as_ref()
+        ));
     }
 
     #[test]
     fn inject_names_the_missing_type() {
+        #[derive(Debug)]
         struct Mailer;
         let err = Inject::<Mailer>::resolve(&Container::empty()).unwrap_err();
         assert!(err.to_string().contains("Mailer"), "{err}");

@@ -131,30 +131,6 @@ impl NsqBroker {
             None => producer,
         })
     }
-
-    /// Publishes several messages to `topic` in one `MPUB` (all accepted or none).
-    /// `options.delay` is not supported by NSQ for batches and is rejected.
-    pub async fn publish_batch(
-        &self,
-        topic: &str,
-        messages: Vec<Message>,
-        options: PublishOptions,
-    ) -> Result<(), BrokerError> {
-        if options.delay.is_some_and(|d| !d.is_zero()) {
-            return Err(BrokerError::InvalidOptions(
-                "NSQ has no delayed batch publish (MPUB takes no delay)".into(),
-            ));
-        }
-        let producer = self.producer(options.timeout)?;
-        let bodies = messages
-            .into_iter()
-            .map(|message| wire_bytes(message, &options))
-            .collect::<Result<Vec<Bytes>, BrokerError>>()?;
-        producer
-            .multi_publish(topic, bodies)
-            .await
-            .map_err(transport)
-    }
 }
 
 /// The bytes of `message` on the wire: the envelope with a message id and the current
@@ -231,6 +207,30 @@ impl Broker for NsqBroker {
             _ => producer.publish(topic, body).await,
         };
         result.map_err(transport)
+    }
+
+    /// Publishes several messages to `topic` in one `MPUB` (all accepted or none).
+    /// `options.delay` is not supported by NSQ for batches and is rejected.
+    async fn publish_batch(
+        &self,
+        topic: &str,
+        messages: Vec<Message>,
+        options: PublishOptions,
+    ) -> Result<(), BrokerError> {
+        if options.delay.is_some_and(|d| !d.is_zero()) {
+            return Err(BrokerError::InvalidOptions(
+                "NSQ has no delayed batch publish (MPUB takes no delay)".into(),
+            ));
+        }
+        let producer = self.producer(options.timeout)?;
+        let bodies = messages
+            .into_iter()
+            .map(|message| wire_bytes(message, &options))
+            .collect::<Result<Vec<Bytes>, BrokerError>>()?;
+        producer
+            .multi_publish(topic, bodies)
+            .await
+            .map_err(transport)
     }
 
     async fn subscribe(

@@ -204,9 +204,11 @@ impl NsqConfig {
 
     /// The go-nsq client [`Config`]: defaults, then `auth_secret`, `tls_v1` and `client`.
     pub fn client_config(&self) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        config.auth_secret = self.auth_secret.clone();
-        config.tls_v1 = self.tls_v1;
+        let mut config = Config {
+            auth_secret: self.auth_secret.clone(),
+            tls_v1: self.tls_v1,
+            ..Config::default()
+        };
         for (name, value) in &self.client {
             config.set(name, &value.to_string())?;
         }

@@ -15,7 +15,10 @@ pub fn expand(item: TokenStream) -> syn::Result<TokenStream> {
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
         found = true;
         let Meta::List(list) = &attr.meta else {
-            return Err(syn::Error::new_spanned(attr, "expected #[event(topic = \"...\")]"));
+            return Err(syn::Error::new_spanned(
+                attr,
+                "expected #[event(topic = \"...\")]",
+            ));
         };
         for arg in parse_args(list.tokens.clone())? {
             match arg.key.as_str() {

@@ -33,12 +33,28 @@ mod tests {
 
     #[test]
     fn nsq_name_rules() {
-        for good in ["order.created", "a", "A-b_c.9", "email#ephemeral", &"x".repeat(64)] {
+        for good in [
+            "order.created",
+            "a",
+            "A-b_c.9",
+            "email#ephemeral",
+            &"x".repeat(64),
+        ] {
             assert!(is_valid(good), "{good}");
         }
-        for bad in ["", "bad topic", "a/b", "#ephemeral", "é", &"x".repeat(65), "a#eph"] {
+        for bad in [
+            "",
+            "bad topic",
+            "a/b",
+            "#ephemeral",
+            "é",
+            &"x".repeat(65),
+            "a#eph",
+        ] {
             assert!(!is_valid(bad), "{bad}");
         }
-        assert!(check("topic", "a b").unwrap().contains("invalid NSQ topic name"));
+        assert!(check("topic", "a b")
+            .unwrap()
+            .contains("invalid NSQ topic name"));
     }
 }

@@ -16,7 +16,10 @@ impl Arg {
     pub fn string(&self) -> syn::Result<String> {
         match &self.value {
             Lit::Str(s) => Ok(s.value()),
-            _ => Err(syn::Error::new(self.span, format!("`{}` takes a string", self.key))),
+            _ => Err(syn::Error::new(
+                self.span,
+                format!("`{}` takes a string", self.key),
+            )),
         }
     }
 
@@ -26,14 +29,20 @@ impl Arg {
     {
         match &self.value {
             Lit::Int(i) => i.base10_parse(),
-            _ => Err(syn::Error::new(self.span, format!("`{}` takes an integer", self.key))),
+            _ => Err(syn::Error::new(
+                self.span,
+                format!("`{}` takes an integer", self.key),
+            )),
         }
     }
 
     pub fn boolean(&self) -> syn::Result<bool> {
         match &self.value {
             Lit::Bool(b) => Ok(b.value),
-            _ => Err(syn::Error::new(self.span, format!("`{}` takes true or false", self.key))),
+            _ => Err(syn::Error::new(
+                self.span,
+                format!("`{}` takes true or false", self.key),
+            )),
         }
     }
 }
@@ -50,12 +59,19 @@ pub fn parse_args(tokens: TokenStream) -> syn::Result<Vec<Arg>> {
             .map(|i| i.to_string())
             .ok_or_else(|| syn::Error::new(span, "expected `name = value`"))?;
         let Expr::Lit(ExprLit { lit, .. }) = pair.value else {
-            return Err(syn::Error::new(span, format!("`{key}` takes a literal value")));
+            return Err(syn::Error::new(
+                span,
+                format!("`{key}` takes a literal value"),
+            ));
         };
         if args.iter().any(|a| a.key == key) {
             return Err(syn::Error::new(span, format!("`{key}` given twice")));
         }
-        args.push(Arg { key, value: lit, span });
+        args.push(Arg {
+            key,
+            value: lit,
+            span,
+        });
     }
     Ok(args)
 }

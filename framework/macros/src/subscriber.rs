@@ -35,7 +35,10 @@ fn checked_name(arg: &Arg, what: &str) -> syn::Result<String> {
 fn positive(arg: &Arg) -> syn::Result<usize> {
     let value: usize = arg.int()?;
     if value == 0 {
-        return Err(syn::Error::new(arg.span, format!("`{}` must be at least 1", arg.key)));
+        return Err(syn::Error::new(
+            arg.span,
+            format!("`{}` must be at least 1", arg.key),
+        ));
     }
     Ok(value)
 }
@@ -114,10 +117,16 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let function: ItemFn = syn::parse2(item)?;
     let sig = &function.sig;
     if sig.asyncness.is_none() {
-        return Err(syn::Error::new_spanned(sig.fn_token, "#[subscriber] needs an `async fn`"));
+        return Err(syn::Error::new_spanned(
+            sig.fn_token,
+            "#[subscriber] needs an `async fn`",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new_spanned(&sig.generics, "a subscriber cannot be generic"));
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
+            "a subscriber cannot be generic",
+        ));
     }
     if matches!(sig.output, ReturnType::Default) {
         return Err(syn::Error::new_spanned(
@@ -130,7 +139,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     for input in &sig.inputs {
         match input {
             FnArg::Receiver(receiver) => {
-                return Err(syn::Error::new_spanned(receiver, "a subscriber cannot take self"))
+                return Err(syn::Error::new_spanned(
+                    receiver,
+                    "a subscriber cannot take self",
+                ))
             }
             FnArg::Typed(typed) => params.push(classify(&typed.ty)),
         }
@@ -161,12 +173,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             }
             quote!(<#ty as ::framework::Event>::TOPIC)
         }
-        (None, None) => {
-            return Err(syn::Error::new(
-                Span::call_site(),
-                "#[subscriber] needs `topic = \"...\"` (or a message parameter whose type is an Event)",
-            ))
-        }
+        (None, None) => return Err(syn::Error::new(
+            Span::call_site(),
+            "#[subscriber] needs `topic = \"...\"` (or a message parameter whose type is an Event)",
+        )),
     };
 
     let mut resolve = Vec::new();
@@ -205,7 +215,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
 
     let channel = &annotation.channel;
-    let mut options = vec![quote!(let options = ::framework::broker::SubscribeOptions::new(#channel);)];
+    let mut options =
+        vec![quote!(let options = ::framework::broker::SubscribeOptions::new(#channel);)];
     if let Some(n) = annotation.concurrency {
         options.push(quote!(let options = options.concurrency(#n);));
     }

@@ -177,7 +177,12 @@ impl NsqServer {
     }
 
     /// Registers a plain framework handler on `(topic, options.channel)`.
-    pub fn handle(self, topic: impl Into<String>, options: SubscribeOptions, handler: Handler) -> Self {
+    pub fn handle(
+        self,
+        topic: impl Into<String>,
+        options: SubscribeOptions,
+        handler: Handler,
+    ) -> Self {
         let topic = topic.into();
         let name = format!("{topic}/{}", options.channel);
         self.registrations.lock().push(Registration::Plain {
@@ -226,10 +231,13 @@ impl NsqServer {
         for registration in self.registrations.lock().iter() {
             let (name, mut topic, mut options, handler) = match registration {
                 Registration::Declared(subscriber) => {
-                    let handler = subscriber.handler(container).map_err(|source| ServeError::Provide {
-                        subscriber: subscriber.name().to_string(),
-                        source,
-                    })?;
+                    let handler =
+                        subscriber
+                            .handler(container)
+                            .map_err(|source| ServeError::Provide {
+                                subscriber: subscriber.name().to_string(),
+                                source,
+                            })?;
                     (
                         subscriber.name().to_string(),
                         subscriber.topic().to_string(),
@@ -242,7 +250,12 @@ impl NsqServer {
                     topic,
                     options,
                     handler,
-                } => (name.clone(), topic.clone(), options.clone(), handler.clone()),
+                } => (
+                    name.clone(),
+                    topic.clone(),
+                    options.clone(),
+                    handler.clone(),
+                ),
             };
             if let Some(over) = self.config.subscribers.get(&name) {
                 over.apply(&mut topic, &mut options)?;
@@ -327,7 +340,11 @@ impl NsqServer {
 
 /// Creates every subscription's topic and channel, and every dead-letter topic, on every
 /// known nsqd.
-async fn create_declared(topology: &Topology, nodes: &Nodes, specs: &[Spec]) -> Result<(), ServeError> {
+async fn create_declared(
+    topology: &Topology,
+    nodes: &Nodes,
+    specs: &[Spec],
+) -> Result<(), ServeError> {
     if nodes.http.is_empty() {
         tracing::warn!("no nsqd HTTP address known: declared topics and channels are not created ahead of consumers");
         return Ok(());

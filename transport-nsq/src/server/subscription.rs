@@ -8,8 +8,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use framework::broker::{header, is_permanent, Delivery, Handler, SubscribeOptions, SubscriptionKey};
-use framework::{AppInfo, BoxError, Context, Kind, Message as FrameworkMessage};
+use framework::broker::{
+    header, is_permanent, Delivery, Handler, SubscribeOptions, SubscriptionKey,
+};
+use framework::{AppInfo, BoxError, Kind, Message as FrameworkMessage};
 use futures::FutureExt;
 
 use crate::config::Config;
@@ -128,7 +130,7 @@ impl Adapter {
             Err(format!("exceeded max_attempts {}", self.options.max_attempts).into())
         } else {
             match FrameworkMessage::from_wire(message.body().clone()) {
-                Ok(decoded) => self.call(decoded, attempts).await,
+                Ok(decoded) => self.call(decoded, &message).await,
                 Err(err) => Err(Box::new(framework::broker::Permanent::new(err)) as BoxError),
             }
         };
@@ -143,16 +145,19 @@ impl Adapter {
         Err(HandlerError::from_boxed(err).requeue_after(delay))
     }
 
-    async fn call(&self, message: FrameworkMessage, attempts: u16) -> Result<(), BoxError> {
-        let context = Context::new(Kind::NSQ, self.key.operation(), message.headers.clone())
-            .with_app(self.app.clone());
-        let delivery = Delivery {
+    /// Runs the handler; the NSQ [`Message`] rides in the delivery's extensions (e.g. to
+    /// `touch` it from a long handler).
+    async fn call(&self, message: FrameworkMessage, nsq: &Message) -> Result<(), BoxError> {
+        let mut delivery = Delivery::new(
+            Kind::NSQ,
+            self.key.topic.clone(),
+            self.key.channel.clone(),
             message,
-            topic: self.key.topic.clone(),
-            channel: self.key.channel.clone(),
-            attempts,
-            context: context.clone(),
-        };
+            nsq.attempts(),
+        );
+        delivery.context = delivery.context.clone().with_app(self.app.clone());
+        delivery.extensions.insert(nsq.clone());
+        let context = delivery.context.clone();
         let call = tower::ServiceExt::oneshot(self.handler.clone(), delivery);
         match AssertUnwindSafe(context.scope(call)).catch_unwind().await {
             Ok(result) => result,
@@ -162,7 +167,12 @@ impl Adapter {
 
     /// After the last attempt: to the dead-letter topic (the message is finished only once
     /// that publish succeeded), or dropped with a log line.
-    async fn give_up(&self, message: &Message, attempts: u16, err: &BoxError) -> Result<(), HandlerError> {
+    async fn give_up(
+        &self,
+        message: &Message,
+        attempts: u16,
+        err: &BoxError,
+    ) -> Result<(), HandlerError> {
         let operation = self.key.operation();
         let Some(topic) = &self.options.dead_letter else {
             tracing::warn!(%operation, attempts, %err, id = %message.id(), "giving up on message; no dead-letter topic, dropped");
@@ -170,10 +180,12 @@ impl Adapter {
         };
         let Some(producer) = &self.dead_letters else {
             tracing::error!(%operation, "dead-letter topic set but no producer; requeueing");
-            return Err(HandlerError::msg("no dead-letter producer").requeue_after(self.options.backoff.delay(attempts)));
+            return Err(HandlerError::msg("no dead-letter producer")
+                .requeue_after(self.options.backoff.delay(attempts)));
         };
         let wire = message.body().clone();
-        let mut dead = FrameworkMessage::from_wire(wire.clone()).unwrap_or_else(|_| FrameworkMessage::new(wire));
+        let mut dead = FrameworkMessage::from_wire(wire.clone())
+            .unwrap_or_else(|_| FrameworkMessage::new(wire));
         let headers = &mut dead.headers;
         headers.insert(header::DEAD_LETTER_REASON, err.to_string());
         headers.insert(header::DEAD_LETTER_ATTEMPTS, attempts.to_string());
@@ -194,7 +206,8 @@ impl Adapter {
             Err(publish_err) => {
                 // Keep the message in NSQ rather than lose it.
                 tracing::error!(%operation, %publish_err, dead_letter = %topic, "dead-letter publish failed; requeueing");
-                Err(HandlerError::from(publish_err).requeue_after(self.options.backoff.delay(attempts)))
+                Err(HandlerError::from(publish_err)
+                    .requeue_after(self.options.backoff.delay(attempts)))
             }
         }
     }

@@ -106,7 +106,8 @@ impl Topology {
                     for p in producers {
                         push_unique(&mut nodes.tcp, p.tcp_address());
                         if p.http_port != 0 {
-                            let http = crate::lookupd::join_host_port(&p.broadcast_address, p.http_port);
+                            let http =
+                                crate::lookupd::join_host_port(&p.broadcast_address, p.http_port);
                             push_unique(&mut nodes.http, http);
                         }
                     }
@@ -118,10 +119,12 @@ impl Topology {
     }
 
     async fn lookupd_nodes(&self, lookupd: &str) -> Result<Vec<LookupProducer>, TopologyError> {
-        let url = base_url(lookupd)?.join("nodes").map_err(|e| TopologyError::BadAddress {
-            addr: lookupd.to_string(),
-            reason: e.to_string(),
-        })?;
+        let url = base_url(lookupd)?
+            .join("nodes")
+            .map_err(|e| TopologyError::BadAddress {
+                addr: lookupd.to_string(),
+                reason: e.to_string(),
+            })?;
         let (content_type, body) = self.send(self.http.get(url.clone()), &url).await?;
         parse_lookup_reply(content_type.as_deref(), &body).map_err(|reason| TopologyError::Http {
             url: url.to_string(),
@@ -130,28 +133,113 @@ impl Topology {
     }
 
     /// Creates every declared topic and channel on the nsqd at `http_addr`.
-    pub(crate) async fn create(&self, http_addr: &str, declared: &[Declared]) -> Result<(), TopologyError> {
+    ///
+    /// Missing channels of an existing, unpaused topic are created while the topic is
+    /// paused, so messages waiting in the topic are copied to every declared channel rather
+    /// than only to the first one created.
+    pub(crate) async fn create(
+        &self,
+        http_addr: &str,
+        declared: &[Declared],
+    ) -> Result<(), TopologyError> {
         let base = base_url(http_addr)?;
         for item in declared {
-            let mut url = base.join("topic/create").map_err(|e| TopologyError::BadAddress {
-                addr: http_addr.to_string(),
-                reason: e.to_string(),
-            })?;
-            url.query_pairs_mut().append_pair("topic", &item.topic);
-            self.send(self.http.post(url.clone()), &url).await?;
-            for channel in &item.channels {
-                let mut url = base.join("channel/create").map_err(|e| TopologyError::BadAddress {
-                    addr: http_addr.to_string(),
-                    reason: e.to_string(),
-                })?;
-                url.query_pairs_mut()
-                    .append_pair("topic", &item.topic)
-                    .append_pair("channel", channel);
-                self.send(self.http.post(url.clone()), &url).await?;
+            self.post(&base, "topic/create", &[("topic", &item.topic)])
+                .await?;
+            if item.channels.is_empty() {
+                continue;
             }
-            tracing::debug!(nsqd = %http_addr, topic = %item.topic, channels = ?item.channels, "declared");
+            let (existing, paused) = match self.topic_state(&base, &item.topic).await {
+                Ok(state) => state,
+                Err(err) => {
+                    tracing::debug!(nsqd = %http_addr, %err, "nsqd /stats unavailable; creating channels without pausing");
+                    (BTreeSet::new(), true)
+                }
+            };
+            let missing: Vec<&String> = item.channels.difference(&existing).collect();
+            if missing.is_empty() {
+                continue;
+            }
+            if !paused {
+                self.post(&base, "topic/pause", &[("topic", &item.topic)])
+                    .await?;
+            }
+            let mut created = Ok(());
+            for channel in &missing {
+                created = self
+                    .post(
+                        &base,
+                        "channel/create",
+                        &[("topic", &item.topic), ("channel", channel)],
+                    )
+                    .await;
+                if created.is_err() {
+                    break;
+                }
+            }
+            if !paused {
+                self.post(&base, "topic/unpause", &[("topic", &item.topic)])
+                    .await?;
+            }
+            created?;
+            tracing::debug!(nsqd = %http_addr, topic = %item.topic, channels = ?missing, "declared");
         }
         Ok(())
+    }
+
+    async fn post(
+        &self,
+        base: &Url,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(), TopologyError> {
+        let mut url = base.join(path).map_err(|e| TopologyError::BadAddress {
+            addr: base.to_string(),
+            reason: e.to_string(),
+        })?;
+        url.query_pairs_mut().extend_pairs(query);
+        self.send(self.http.post(url.clone()), &url)
+            .await
+            .map(|_| ())
+    }
+
+    /// The channels `topic` has on this nsqd and whether the topic is paused (`/stats`).
+    async fn topic_state(
+        &self,
+        base: &Url,
+        topic: &str,
+    ) -> Result<(BTreeSet<String>, bool), TopologyError> {
+        let mut url = base.join("stats").map_err(|e| TopologyError::BadAddress {
+            addr: base.to_string(),
+            reason: e.to_string(),
+        })?;
+        url.query_pairs_mut()
+            .append_pair("format", "json")
+            .append_pair("topic", topic);
+        let (_, body) = self.send(self.http.get(url.clone()), &url).await?;
+        let bad = |reason: String| TopologyError::Http {
+            url: url.to_string(),
+            reason,
+        };
+        let stats: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        let stats = stats.get("data").unwrap_or(&stats);
+        let topics = stats
+            .get("topics")
+            .and_then(|t| t.as_array())
+            .ok_or_else(|| bad("no topics in /stats".into()))?;
+        let Some(entry) = topics.iter().find(|t| t["topic_name"] == topic) else {
+            return Ok((BTreeSet::new(), false));
+        };
+        let channels = entry["channels"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|c| c["channel_name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((channels, entry["paused"].as_bool().unwrap_or(false)))
     }
 
     async fn send(
@@ -183,9 +271,7 @@ impl Topology {
 }
 
 /// Groups `(topic, channel)` pairs and bare topics into [`Declared`] entries.
-pub fn declare<'a>(
-    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
-) -> Vec<Declared> {
+pub fn declare<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Vec<Declared> {
     let mut declared: Vec<Declared> = Vec::new();
     for (topic, channel) in pairs {
         let index = match declared.iter().position(|d| d.topic == topic) {
@@ -227,7 +313,10 @@ mod tests {
 
     #[test]
     fn base_urls_accept_bare_and_schemed_addresses() {
-        assert_eq!(base_url("127.0.0.1:4151").unwrap().as_str(), "http://127.0.0.1:4151/");
+        assert_eq!(
+            base_url("127.0.0.1:4151").unwrap().as_str(),
+            "http://127.0.0.1:4151/"
+        );
         assert_eq!(base_url("http://h:1").unwrap().as_str(), "http://h:1/");
         assert!(base_url("::bad::").is_err());
     }
