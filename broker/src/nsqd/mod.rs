@@ -1,6 +1,9 @@
 //! nsqd: topics, channels, the TCP protocol V2 and the HTTP API.
 
 pub mod cli;
+pub mod events;
+pub mod lookup;
+mod lookup_peer;
 pub mod metadata;
 mod options;
 

@@ -1,0 +1,312 @@
+//! nsqd's side of discovery (Go's `nsqd/lookup.go`): keep every configured nsqlookupd
+//! informed of this nsqd's topics and channels.
+//!
+//! One task per lookupd address. Each connects at start (IDENTIFY, then REGISTER of every
+//! topic and channel), forwards topic/channel lifecycle events as REGISTER/UNREGISTER,
+//! PINGs every `ping_interval` (15 s in Go), and after any failure reconnects and
+//! re-registers everything: at once if the lookupd is reachable again, else at the next
+//! ping. Missed lifecycle events (a lagging broadcast receiver) also force a full
+//! re-registration. [`LookupClient::channels_for_topic`] asks every lookupd for the
+//! channels of a topic, for channel pre-creation when a topic appears at runtime.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nsq_wire::lookup::LookupCommand;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::events::NsqdEvent;
+use super::lookup_peer::LookupPeer;
+pub use super::lookup_peer::{
+    LookupIdentity, LookupPeerStatus, LookupdInfo, PeerError, RegistrationSource,
+};
+
+/// Go nsqd's lookupd heartbeat interval.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Settings shared by every lookupd connection of one nsqd.
+#[derive(Debug, Clone)]
+pub struct LookupConfig {
+    /// What nsqd says about itself in IDENTIFY.
+    pub identity: LookupIdentity,
+    /// Upper bound of a lookupd reply (nsqd's `--max-body-size`).
+    pub max_body_size: usize,
+    /// Heartbeat (and effective reconnect) interval.
+    pub ping_interval: Duration,
+    /// Timeout of one `/channels` query during channel pre-creation.
+    pub http_timeout: Duration,
+}
+
+struct PeerHandle {
+    stop: CancellationToken,
+    status: Arc<RwLock<LookupPeerStatus>>,
+}
+
+/// The set of lookupd connections of one nsqd.
+pub struct LookupClient {
+    config: Arc<LookupConfig>,
+    source: Arc<dyn RegistrationSource>,
+    events: broadcast::Sender<NsqdEvent>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+    peers: Mutex<BTreeMap<String, PeerHandle>>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for LookupClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LookupClient")
+            .field("peers", &self.peers())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LookupClient {
+    /// Starts one connection task per address. Tasks run on `tasks` and end when `stop`
+    /// fires (or the address is removed).
+    pub fn start(
+        config: LookupConfig,
+        addresses: &[String],
+        source: Arc<dyn RegistrationSource>,
+        events: broadcast::Sender<NsqdEvent>,
+        stop: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(config.http_timeout)
+            .build()
+            .unwrap_or_default();
+        let client = Self {
+            config: Arc::new(config),
+            source,
+            events,
+            stop,
+            tasks,
+            peers: Mutex::new(BTreeMap::new()),
+            http,
+        };
+        client.set_addresses(addresses);
+        client
+    }
+
+    /// Replaces the configured addresses (`PUT /config/nsqlookupd_tcp_addresses`): peers
+    /// no longer listed are closed and forgotten, new ones connected.
+    pub fn set_addresses(&self, addresses: &[String]) {
+        let wanted: BTreeSet<&String> = addresses.iter().collect();
+        let mut peers = self.peers.lock();
+        peers.retain(|address, handle| {
+            let keep = wanted.contains(address);
+            if !keep {
+                tracing::info!(lookupd = %address, "LOOKUP: removing peer");
+                handle.stop.cancel();
+            }
+            keep
+        });
+        for address in wanted {
+            if peers.contains_key(address) {
+                continue;
+            }
+            tracing::info!(lookupd = %address, "LOOKUP: adding peer");
+            let peer = LookupPeer::new(
+                address.clone(),
+                Arc::new(self.config.identity.clone()),
+                Arc::clone(&self.source),
+                self.config.max_body_size,
+            );
+            let stop = self.stop.child_token();
+            let handle = PeerHandle {
+                stop: stop.clone(),
+                status: peer.status(),
+            };
+            // Subscribe before the first connect so no event falls between the snapshot
+            // and the event stream (duplicates are harmless: REGISTER is idempotent).
+            let events = self.events.subscribe();
+            self.tasks
+                .spawn(run_peer(peer, events, self.config.ping_interval, stop));
+            peers.insert(address.clone(), handle);
+        }
+    }
+
+    /// The configured addresses, in order.
+    pub fn addresses(&self) -> Vec<String> {
+        self.peers.lock().keys().cloned().collect()
+    }
+
+    /// The state of every configured lookupd.
+    pub fn peers(&self) -> Vec<LookupPeerStatus> {
+        self.peers
+            .lock()
+            .values()
+            .map(|handle| handle.status.read().clone())
+            .collect()
+    }
+
+    /// Go's channel pre-creation query: the union of `/channels?topic=<topic>` over every
+    /// lookupd that told us its address, without `#ephemeral` channels. Unreachable
+    /// lookupds are logged and skipped.
+    pub async fn channels_for_topic(&self, topic: &str) -> Vec<String> {
+        let endpoints: Vec<String> = self
+            .peers()
+            .into_iter()
+            .filter_map(|peer| peer.info)
+            .filter(|info| !info.broadcast_address.is_empty() && info.http_port > 0)
+            .map(|info| format!("{}:{}", info.broadcast_address, info.http_port))
+            .collect();
+        let mut channels = BTreeSet::new();
+        for endpoint in endpoints {
+            match self.query_channels(&endpoint, topic).await {
+                Ok(found) => channels.extend(found),
+                Err(err) => {
+                    tracing::warn!(lookupd = %endpoint, topic, %err, "LOOKUPD: /channels failed")
+                }
+            }
+        }
+        channels
+            .into_iter()
+            .filter(|channel| !channel.ends_with("#ephemeral"))
+            .collect()
+    }
+
+    async fn query_channels(&self, endpoint: &str, topic: &str) -> Result<Vec<String>, String> {
+        #[derive(serde::Deserialize)]
+        struct Channels {
+            #[serde(default)]
+            channels: Option<Vec<String>>,
+        }
+        let url = format!("http://{endpoint}/channels");
+        let response = self
+            .http
+            .get(url)
+            .query(&[("topic", topic)])
+            .header("Accept", "application/vnd.nsq; version=1.0")
+            .send()
+            .await
+            .map_err(|err| err.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status()));
+        }
+        let body: Channels = response.json().await.map_err(|err| err.to_string())?;
+        Ok(body.channels.unwrap_or_default())
+    }
+}
+
+impl Drop for LookupClient {
+    fn drop(&mut self) {
+        for handle in self.peers.get_mut().values() {
+            handle.stop.cancel();
+        }
+    }
+}
+
+/// The command a lifecycle event sends to every lookupd, if any.
+fn command_for(event: &NsqdEvent) -> Option<LookupCommand> {
+    match event {
+        NsqdEvent::TopicCreated { topic } => Some(LookupCommand::register(topic, None)),
+        NsqdEvent::TopicDeleted { topic } => Some(LookupCommand::unregister(topic, None)),
+        NsqdEvent::ChannelCreated { topic, channel } => {
+            Some(LookupCommand::register(topic, Some(channel)))
+        }
+        NsqdEvent::ChannelDeleted { topic, channel } => {
+            Some(LookupCommand::unregister(topic, Some(channel)))
+        }
+        _ => None,
+    }
+}
+
+async fn run_peer(
+    mut peer: LookupPeer,
+    mut events: broadcast::Receiver<NsqdEvent>,
+    ping_interval: Duration,
+    stop: CancellationToken,
+) {
+    send(&mut peer, None).await;
+    let mut ticker = interval_at(Instant::now() + ping_interval, ping_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticker.tick() => {
+                tracing::debug!(lookupd = %peer.address(), "LOOKUPD: sending heartbeat");
+                send(&mut peer, Some(LookupCommand::Ping)).await;
+            }
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if let Some(command) = command_for(&event) {
+                        tracing::info!(lookupd = %peer.address(), %command, "LOOKUPD");
+                        send(&mut peer, Some(command)).await;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(lookupd = %peer.address(), missed,
+                        "LOOKUPD: missed lifecycle events, re-registering everything");
+                    peer.close();
+                    send(&mut peer, None).await;
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    peer.close();
+}
+
+/// Sends a command (or only connects); after a failure on an established connection it
+/// tries once to reconnect at once, so a restarted lookupd is re-registered promptly.
+async fn send(peer: &mut LookupPeer, command: Option<LookupCommand>) {
+    let was_connected = peer.is_connected();
+    let label = command
+        .as_ref()
+        .map_or_else(|| "connect".to_owned(), ToString::to_string);
+    if let Err(err) = peer.command(command).await {
+        tracing::error!(lookupd = %peer.address(), command = %label, %err, "LOOKUPD");
+        if was_connected {
+            if let Err(err) = peer.command(None).await {
+                tracing::warn!(lookupd = %peer.address(), %err, "LOOKUPD: reconnect failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_events_map_to_go_commands() {
+        let topic = || "t".to_owned();
+        let channel = || "c".to_owned();
+        let cases = [
+            (
+                NsqdEvent::TopicCreated { topic: topic() },
+                Some("REGISTER t"),
+            ),
+            (
+                NsqdEvent::TopicDeleted { topic: topic() },
+                Some("UNREGISTER t"),
+            ),
+            (
+                NsqdEvent::ChannelCreated {
+                    topic: topic(),
+                    channel: channel(),
+                },
+                Some("REGISTER t c"),
+            ),
+            (
+                NsqdEvent::ChannelDeleted {
+                    topic: topic(),
+                    channel: channel(),
+                },
+                Some("UNREGISTER t c"),
+            ),
+            (NsqdEvent::TopicPaused { topic: topic() }, None),
+        ];
+        for (event, expected) in cases {
+            let command = command_for(&event).map(|c| c.to_string());
+            assert_eq!(command.as_deref(), expected, "{event:?}");
+        }
+    }
+}
