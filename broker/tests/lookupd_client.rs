@@ -9,19 +9,34 @@ use std::time::Duration;
 
 use broker::lookupd::{Lookupd, LookupdOptions};
 use broker::nsqd::events::NsqdEvent;
-use broker::nsqd::lookup::{LookupClient, LookupConfig, LookupIdentity, RegistrationSource};
+use broker::nsqd::lookup::{self, LookupConfig, LookupHandle, LookupIdentity, NsqdTopology};
 use lookupd_support::*;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-#[derive(Default)]
-struct FakeTopics(Mutex<Vec<(String, Vec<String>)>>);
+/// A stand-in for the nsqd engine: a topic list, an event channel, and a record of
+/// pre-created channels.
+struct FakeTopics {
+    topics: Mutex<Vec<(String, Vec<String>)>>,
+    events: broadcast::Sender<NsqdEvent>,
+    created: Mutex<Vec<(String, Vec<String>)>>,
+}
 
-impl RegistrationSource for FakeTopics {
+impl NsqdTopology for FakeTopics {
     fn topics_and_channels(&self) -> Vec<(String, Vec<String>)> {
-        self.0.lock().clone()
+        self.topics.lock().clone()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<NsqdEvent> {
+        self.events.subscribe()
+    }
+
+    fn create_channels(&self, topic: &str, channels: &[String]) {
+        self.created
+            .lock()
+            .push((topic.to_owned(), channels.to_vec()));
     }
 }
 
@@ -38,8 +53,7 @@ fn identity(tcp_port: u16) -> LookupIdentity {
 }
 
 struct Harness {
-    client: LookupClient,
-    events: broadcast::Sender<NsqdEvent>,
+    client: LookupHandle,
     topics: Arc<FakeTopics>,
     stop: CancellationToken,
     tasks: TaskTracker,
@@ -47,13 +61,15 @@ struct Harness {
 
 impl Harness {
     fn start(addresses: &[String], tcp_port: u16, topics: Vec<(&str, Vec<&str>)>) -> Self {
-        let topics = Arc::new(FakeTopics(Mutex::new(
-            topics
-                .into_iter()
-                .map(|(t, cs)| (t.to_owned(), cs.into_iter().map(str::to_owned).collect()))
-                .collect(),
-        )));
-        let (events, _) = broadcast::channel(64);
+        let topics = topics
+            .into_iter()
+            .map(|(t, cs)| (t.to_owned(), cs.into_iter().map(str::to_owned).collect()))
+            .collect();
+        let topics = Arc::new(FakeTopics {
+            topics: Mutex::new(topics),
+            events: broadcast::channel(64).0,
+            created: Mutex::new(Vec::new()),
+        });
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let config = LookupConfig {
@@ -62,17 +78,9 @@ impl Harness {
             ping_interval: Duration::from_millis(100),
             http_timeout: Duration::from_secs(2),
         };
-        let client = LookupClient::start(
-            config,
-            addresses,
-            topics.clone(),
-            events.clone(),
-            stop.clone(),
-            tasks.clone(),
-        );
+        let client = lookup::start(config, addresses, topics.clone(), stop.clone(), &tasks);
         Self {
             client,
-            events,
             topics,
             stop,
             tasks,
@@ -80,7 +88,7 @@ impl Harness {
     }
 
     fn emit(&self, event: NsqdEvent) {
-        self.events.send(event).unwrap();
+        self.topics.events.send(event).unwrap();
     }
 
     async fn stop(self) {
@@ -175,7 +183,7 @@ async fn re_registers_after_lookupd_restart() {
     lookupd.shutdown().await;
     drop(lookupd);
     // While lookupd is down, a new topic appears.
-    harness.topics.0.lock().push(("w".into(), vec![]));
+    harness.topics.topics.lock().push(("w".into(), vec![]));
     harness.emit(NsqdEvent::TopicCreated { topic: "w".into() });
     eventually("peer noticed the outage", || async {
         !harness.client.peers()[0].connected
@@ -222,11 +230,10 @@ async fn two_lookupds_and_runtime_address_changes() {
         })
         .await;
     }
-    let mut expected = addresses.to_vec();
-    expected.sort();
-    assert_eq!(harness.client.addresses(), expected);
+    assert_eq!(harness.client.addresses(), addresses.to_vec());
+    assert_eq!(harness.client.peers().len(), 2);
 
-    harness.client.set_addresses(&addresses[..1]);
+    harness.client.set_addresses(addresses[..1].to_vec());
     let second_http = second.http_addr();
     eventually("removed peer disconnected", || async {
         get(second_http, "/nodes").await.body == r#"{"producers":[]}"#
@@ -234,6 +241,7 @@ async fn two_lookupds_and_runtime_address_changes() {
     .await;
     assert_eq!(lookup_tcp_ports(first.http_addr(), "t").await, [4150]);
     assert_eq!(harness.client.peers().len(), 1);
+    assert_eq!(harness.client.addresses(), addresses[..1].to_vec());
     harness.stop().await;
     first.shutdown().await;
     second.shutdown().await;
@@ -258,6 +266,22 @@ async fn channels_for_topic_unions_lookupds_without_ephemeral() {
     .await;
     assert_eq!(harness.client.channels_for_topic("t").await, vec!["a", "b"]);
     assert!(harness.client.channels_for_topic("none").await.is_empty());
+
+    // A topic created at runtime gets the lookupds' channels pre-created.
+    harness.emit(NsqdEvent::TopicCreated { topic: "t".into() });
+    harness.emit(NsqdEvent::TopicCreated {
+        topic: "none".into(),
+    });
+    eventually("channels pre-created", || async {
+        !harness.topics.created.lock().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let created = harness.topics.created.lock().clone();
+    assert_eq!(
+        created,
+        vec![("t".to_owned(), vec!["a".to_owned(), "b".to_owned()])]
+    );
     harness.stop().await;
     first.shutdown().await;
     second.shutdown().await;

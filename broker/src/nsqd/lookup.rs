@@ -6,8 +6,8 @@
 //! PINGs every `ping_interval` (15 s in Go), and after any failure reconnects and
 //! re-registers everything: at once if the lookupd is reachable again, else at the next
 //! ping. Missed lifecycle events (a lagging broadcast receiver) also force a full
-//! re-registration. [`LookupClient::channels_for_topic`] asks every lookupd for the
-//! channels of a topic, for channel pre-creation when a topic appears at runtime.
+//! re-registration. When a topic appears at runtime, its channels known to any lookupd are
+//! pre-created ([`LookupHandle::channels_for_topic`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use std::time::Duration;
 use nsq_wire::lookup::LookupCommand;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use super::events::NsqdEvent;
 use super::lookup_peer::LookupPeer;
 pub use super::lookup_peer::{
-    LookupIdentity, LookupPeerStatus, LookupdInfo, PeerError, RegistrationSource,
+    LookupIdentity, LookupPeerStatus, LookupdInfo, NsqdTopology, PeerError,
 };
 
 /// Go nsqd's lookupd heartbeat interval.
@@ -47,97 +48,73 @@ struct PeerHandle {
     status: Arc<RwLock<LookupPeerStatus>>,
 }
 
-/// The set of lookupd connections of one nsqd.
-pub struct LookupClient {
-    config: Arc<LookupConfig>,
-    source: Arc<dyn RegistrationSource>,
-    events: broadcast::Sender<NsqdEvent>,
-    stop: CancellationToken,
-    tasks: TaskTracker,
-    peers: Mutex<BTreeMap<String, PeerHandle>>,
+type PeerMap = Arc<Mutex<BTreeMap<String, PeerHandle>>>;
+
+/// Control and status of one nsqd's lookupd connections. Cheap to clone.
+///
+/// It holds no reference to the engine (the background tasks do, until shutdown), so the
+/// nsqd context may keep it without a reference cycle.
+#[derive(Clone)]
+pub struct LookupHandle {
+    addresses: Arc<watch::Sender<Vec<String>>>,
+    peers: PeerMap,
     http: reqwest::Client,
 }
 
-impl std::fmt::Debug for LookupClient {
+impl std::fmt::Debug for LookupHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LookupClient")
+        f.debug_struct("LookupHandle")
             .field("peers", &self.peers())
             .finish_non_exhaustive()
     }
 }
 
-impl LookupClient {
-    /// Starts one connection task per address. Tasks run on `tasks` and end when `stop`
-    /// fires (or the address is removed).
-    pub fn start(
-        config: LookupConfig,
-        addresses: &[String],
-        source: Arc<dyn RegistrationSource>,
-        events: broadcast::Sender<NsqdEvent>,
-        stop: CancellationToken,
-        tasks: TaskTracker,
-    ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.http_timeout)
-            .build()
-            .unwrap_or_default();
-        let client = Self {
-            config: Arc::new(config),
-            source,
-            events,
-            stop,
-            tasks,
-            peers: Mutex::new(BTreeMap::new()),
-            http,
-        };
-        client.set_addresses(addresses);
-        client
-    }
+/// Starts the lookupd client of one nsqd: a controller task that keeps one connection task
+/// per address, and the channel pre-creation task. All run on `tasks` until `stop` fires.
+pub fn start(
+    config: LookupConfig,
+    addresses: &[String],
+    topology: Arc<dyn NsqdTopology>,
+    stop: CancellationToken,
+    tasks: &TaskTracker,
+) -> LookupHandle {
+    let http = reqwest::Client::builder()
+        .timeout(config.http_timeout)
+        .build()
+        .unwrap_or_default();
+    let (sender, receiver) = watch::channel(addresses.to_vec());
+    let handle = LookupHandle {
+        addresses: Arc::new(sender),
+        peers: PeerMap::default(),
+        http,
+    };
+    // Reconcile once synchronously so peers() is populated as soon as start returns.
+    let controller = Controller {
+        config: Arc::new(config),
+        topology: Arc::clone(&topology),
+        peers: Arc::clone(&handle.peers),
+        stop: stop.clone(),
+        tasks: tasks.clone(),
+    };
+    controller.reconcile(addresses);
+    tasks.spawn(controller.run(receiver));
+    tasks.spawn(precreate_channels(handle.clone(), topology, stop));
+    handle
+}
 
+impl LookupHandle {
     /// Replaces the configured addresses (`PUT /config/nsqlookupd_tcp_addresses`): peers
     /// no longer listed are closed and forgotten, new ones connected.
-    pub fn set_addresses(&self, addresses: &[String]) {
-        let wanted: BTreeSet<&String> = addresses.iter().collect();
-        let mut peers = self.peers.lock();
-        peers.retain(|address, handle| {
-            let keep = wanted.contains(address);
-            if !keep {
-                tracing::info!(lookupd = %address, "LOOKUP: removing peer");
-                handle.stop.cancel();
-            }
-            keep
-        });
-        for address in wanted {
-            if peers.contains_key(address) {
-                continue;
-            }
-            tracing::info!(lookupd = %address, "LOOKUP: adding peer");
-            let peer = LookupPeer::new(
-                address.clone(),
-                Arc::new(self.config.identity.clone()),
-                Arc::clone(&self.source),
-                self.config.max_body_size,
-            );
-            let stop = self.stop.child_token();
-            let handle = PeerHandle {
-                stop: stop.clone(),
-                status: peer.status(),
-            };
-            // Subscribe before the first connect so no event falls between the snapshot
-            // and the event stream (duplicates are harmless: REGISTER is idempotent).
-            let events = self.events.subscribe();
-            self.tasks
-                .spawn(run_peer(peer, events, self.config.ping_interval, stop));
-            peers.insert(address.clone(), handle);
-        }
+    pub fn set_addresses(&self, addresses: Vec<String>) {
+        self.addresses.send_replace(addresses);
     }
 
-    /// The configured addresses, in order.
+    /// The configured addresses, as last set.
     pub fn addresses(&self) -> Vec<String> {
-        self.peers.lock().keys().cloned().collect()
+        self.addresses.borrow().clone()
     }
 
-    /// The state of every configured lookupd.
+    /// The state of every connected-or-connecting lookupd, ordered by address.
     pub fn peers(&self) -> Vec<LookupPeerStatus> {
         self.peers
             .lock()
@@ -195,10 +172,97 @@ impl LookupClient {
     }
 }
 
-impl Drop for LookupClient {
-    fn drop(&mut self) {
-        for handle in self.peers.get_mut().values() {
+/// Owns the engine reference; keeps one connection task per configured address.
+struct Controller {
+    config: Arc<LookupConfig>,
+    topology: Arc<dyn NsqdTopology>,
+    peers: PeerMap,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Controller {
+    async fn run(self, mut addresses: watch::Receiver<Vec<String>>) {
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => break,
+                changed = addresses.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let wanted = addresses.borrow_and_update().clone();
+                    self.reconcile(&wanted);
+                }
+            }
+        }
+        for handle in self.peers.lock().values() {
             handle.stop.cancel();
+        }
+    }
+
+    fn reconcile(&self, addresses: &[String]) {
+        let wanted: BTreeSet<&String> = addresses.iter().collect();
+        let mut peers = self.peers.lock();
+        peers.retain(|address, handle| {
+            let keep = wanted.contains(address);
+            if !keep {
+                tracing::info!(lookupd = %address, "LOOKUP: removing peer");
+                handle.stop.cancel();
+            }
+            keep
+        });
+        for address in wanted {
+            if peers.contains_key(address) {
+                continue;
+            }
+            tracing::info!(lookupd = %address, "LOOKUP: adding peer");
+            let peer = LookupPeer::new(
+                address.clone(),
+                Arc::new(self.config.identity.clone()),
+                Arc::clone(&self.topology),
+                self.config.max_body_size,
+            );
+            let stop = self.stop.child_token();
+            let handle = PeerHandle {
+                stop: stop.clone(),
+                status: peer.status(),
+            };
+            // Subscribe before the first connect so no event falls between the snapshot
+            // and the event stream (duplicates are harmless: REGISTER is idempotent).
+            let events = self.topology.subscribe();
+            self.tasks
+                .spawn(run_peer(peer, events, self.config.ping_interval, stop));
+            peers.insert(address.clone(), handle);
+        }
+    }
+}
+
+/// For every topic created at runtime, asks the lookupds for its channels and creates
+/// them, so messages are kept for channels whose consumers have not connected here yet.
+async fn precreate_channels(
+    handle: LookupHandle,
+    topology: Arc<dyn NsqdTopology>,
+    stop: CancellationToken,
+) {
+    let mut events = topology.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => break,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(NsqdEvent::TopicCreated { topic }) => {
+                let channels = handle.channels_for_topic(&topic).await;
+                if !channels.is_empty() {
+                    tracing::info!(topic, ?channels, "LOOKUPD: pre-creating channels");
+                    topology.create_channels(&topic, &channels);
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "LOOKUPD: pre-creation missed lifecycle events");
+            }
+            Err(RecvError::Closed) => break,
         }
     }
 }

@@ -64,10 +64,15 @@ pub struct LookupPeerStatus {
     pub info: Option<LookupdInfo>,
 }
 
-/// Supplies the registrations to send after every (re)connect.
-pub trait RegistrationSource: Send + Sync + 'static {
-    /// Every topic with its channels (an empty list for a topic without channels).
+/// What the lookupd client needs from the nsqd engine.
+pub trait NsqdTopology: Send + Sync + 'static {
+    /// Every topic with its channels (an empty list for a topic without channels); sent as
+    /// REGISTERs after every (re)connect.
     fn topics_and_channels(&self) -> Vec<(String, Vec<String>)>;
+    /// A new receiver of topic/channel lifecycle events.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<super::events::NsqdEvent>;
+    /// Creates these channels on `topic` if it still exists (channel pre-creation).
+    fn create_channels(&self, topic: &str, channels: &[String]);
 }
 
 /// Why a command to a lookupd failed.
@@ -96,7 +101,7 @@ pub enum PeerError {
 pub(crate) struct LookupPeer {
     address: String,
     identity: Arc<LookupIdentity>,
-    source: Arc<dyn RegistrationSource>,
+    source: Arc<dyn NsqdTopology>,
     max_body_size: usize,
     connection: Option<Framed<TcpStream, ClientCodec>>,
     status: Arc<RwLock<LookupPeerStatus>>,
@@ -106,7 +111,7 @@ impl LookupPeer {
     pub fn new(
         address: String,
         identity: Arc<LookupIdentity>,
-        source: Arc<dyn RegistrationSource>,
+        source: Arc<dyn NsqdTopology>,
         max_body_size: usize,
     ) -> Self {
         let status = Arc::new(RwLock::new(LookupPeerStatus {
