@@ -32,6 +32,8 @@ pub(crate) struct SyncJob {
     files: Vec<Arc<File>>,
     dir: Option<PathBuf>,
     meta: Option<(PathBuf, QueueMeta)>,
+    /// Metadata generation: a job never overwrites metadata of a later generation.
+    generation: u64,
     /// Records up to this sequence number are durable once the job succeeds.
     pub seq: u64,
 }
@@ -43,12 +45,14 @@ impl SyncJob {
             files: Vec::new(),
             dir: None,
             meta: None,
+            generation: 0,
             seq: 0,
         }
     }
 
-    /// fsyncs the data files (and the directory if files were created), then writes metadata.
-    pub fn run(&self) -> io::Result<()> {
+    /// fsyncs the data files (and the directory if files were created), then writes metadata
+    /// unless `written` (the last generation written) shows a newer one already is.
+    pub fn run(&self, written: &parking_lot::Mutex<u64>) -> io::Result<()> {
         for file in &self.files {
             file.sync_data()?;
         }
@@ -56,7 +60,11 @@ impl SyncJob {
             meta::sync_dir(dir)?;
         }
         if let Some((path, meta)) = &self.meta {
-            meta::write_file_atomic(path, meta.encode().as_bytes())?;
+            let mut written = written.lock();
+            if self.generation > *written {
+                meta::write_file_atomic(path, meta.encode().as_bytes())?;
+                *written = self.generation;
+            }
         }
         Ok(())
     }
@@ -74,16 +82,23 @@ pub(crate) struct Core {
     writer: Option<Arc<File>>,
     pending: Vec<u8>,
     pending_start: i64,
+    /// The last write failed; cleared by the next successful one.
+    write_failing: bool,
     /// Completed write files whose data is written but not yet fsync'ed.
     unsynced: Vec<Arc<File>>,
     dir_dirty: bool,
     meta_dirty: bool,
     /// A roll, read-file switch or repair asks for a sync soon (Go syncs at once there).
     pub sync_requested: bool,
+    /// The write buffer went from empty to non-empty: the background task should write it
+    /// out soon, so a process crash loses at most a few milliseconds of records.
+    pub flush_requested: bool,
     /// Reads and writes since the last sync (go-diskqueue's `count`).
     pub ops_since_sync: u64,
     /// Number of records ever appended through this handle.
     pub write_seq: u64,
+    /// Bumped by every metadata snapshot and by `empty`.
+    meta_generation: u64,
     pub closed: bool,
 }
 
@@ -103,12 +118,15 @@ impl Core {
             writer: None,
             pending: Vec::new(),
             pending_start: meta.write.pos,
+            write_failing: false,
             unsynced: Vec::new(),
             dir_dirty: false,
             meta_dirty: false,
             sync_requested: false,
+            flush_requested: false,
             ops_since_sync: 0,
             write_seq: 0,
+            meta_generation: 0,
             closed: false,
         };
         core.recover()?;
@@ -151,8 +169,20 @@ impl Core {
         self.peeked.is_some() || self.read < self.write
     }
 
-    pub fn needs_sync(&self) -> bool {
+    /// Something changed since the last sync (the `sync_timeout` ticker syncs then).
+    pub fn dirty(&self) -> bool {
         self.sync_requested || self.ops_since_sync > 0 || self.meta_dirty
+    }
+
+    /// A sync is due now: a roll or repair asked for one, or `sync_every` operations passed.
+    pub fn sync_due(&self) -> bool {
+        self.sync_requested || self.ops_since_sync >= self.opts.sync_every.max(1)
+    }
+
+    /// Hands buffered records to the OS if there are any (no fsync).
+    pub fn flush_pending(&mut self) -> Result<(), DiskQueueError> {
+        self.flush_requested = false;
+        self.flush()
     }
 
     // ---- recovery -------------------------------------------------------------------------
@@ -254,6 +284,11 @@ impl Core {
                 max: self.opts.max_msg_size,
             });
         }
+        if self.write_failing {
+            // The disk is failing: retry the backlog first and refuse new records until it
+            // succeeds, so publishers hear about the error (Go fails each write at once).
+            self.flush()?;
+        }
         let total = 4 + size as i64;
         if self.write.pos > 0 && self.write.pos + total > self.opts.max_bytes_per_file as i64 {
             self.roll_write_file()?;
@@ -262,7 +297,7 @@ impl Core {
         self.pending.extend_from_slice(&(size as u32).to_be_bytes());
         self.pending.extend_from_slice(data);
         self.write.pos += total;
-        if self.pending.len() >= FLUSH_THRESHOLD {
+        if self.opts.write_through || self.pending.len() >= FLUSH_THRESHOLD {
             if let Err(e) = self.flush() {
                 // This record is refused; earlier buffered ones stay queued for the next flush.
                 self.pending.truncate(before);
@@ -270,6 +305,7 @@ impl Core {
                 return Err(e);
             }
         }
+        self.flush_requested |= before == 0 && !self.pending.is_empty();
         self.depth += 1;
         self.write_seq += 1;
         self.ops_since_sync += 1;
@@ -295,11 +331,18 @@ impl Core {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let file = self.open_writer()?;
+        let file = match self.open_writer() {
+            Ok(file) => file,
+            Err(e) => {
+                self.write_failing = true;
+                return Err(e);
+            }
+        };
         if let Err(e) = write_all_at(&file, &self.pending, self.pending_start) {
             // Positional writes make a retry rewrite the same bytes, so nothing is corrupted;
             // a reader must not keep whatever partial bytes it may have buffered.
             self.writer = None;
+            self.write_failing = true;
             if self.reader.as_ref().map(|r| r.file_num) == Some(self.write.file) {
                 self.reader = None;
             }
@@ -307,6 +350,7 @@ impl Core {
         }
         self.pending_start += self.pending.len() as i64;
         self.pending.clear();
+        self.write_failing = false;
         Ok(())
     }
 
@@ -493,8 +537,12 @@ impl Core {
 
     /// Deletes every data file and the metadata file; numbering continues after the old write
     /// file, with depth 0.
-    pub fn empty(&mut self) -> Result<(), DiskQueueError> {
+    pub fn empty(&mut self, written: &parking_lot::Mutex<u64>) -> Result<(), DiskQueueError> {
         tracing::info!(queue = %self.name, "DISKQUEUE emptying");
+        // Syncs prepared before this point must not resurrect the metadata file.
+        self.meta_generation += 1;
+        let mut written = written.lock();
+        *written = self.meta_generation;
         let mut first_error = None;
         let remove = |path: PathBuf, first_error: &mut Option<DiskQueueError>| {
             if let Err(e) = fs::remove_file(&path) {
@@ -540,6 +588,7 @@ impl Core {
         let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
         let meta = with_meta.then(|| (meta::meta_path(&self.dir, &self.name), self.meta()));
         if with_meta {
+            self.meta_generation += 1;
             self.meta_dirty = false;
             self.ops_since_sync = 0;
             self.sync_requested = false;
@@ -548,6 +597,7 @@ impl Core {
             files,
             dir,
             meta,
+            generation: self.meta_generation,
             seq: self.write_seq,
         })
     }

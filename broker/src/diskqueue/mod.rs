@@ -68,6 +68,11 @@ pub struct DiskQueueOptions {
     pub sync_every: u64,
     /// fsync data and metadata this often when anything changed.
     pub sync_timeout: Duration,
+    /// Hand every record to the OS as it is put (one `write` per record, like go-diskqueue)
+    /// instead of batching: a process crash then loses nothing that was put. `--sync-ack`
+    /// uses it. Off: records are batched and written within milliseconds by the queue's
+    /// background task (or when 256 KiB accumulate, a reader needs them, or on sync).
+    pub write_through: bool,
 }
 
 impl Default for DiskQueueOptions {
@@ -78,6 +83,7 @@ impl Default for DiskQueueOptions {
             max_msg_size: 1024 * 1024 + 26,
             sync_every: 2500,
             sync_timeout: Duration::from_secs(2),
+            write_through: false,
         }
     }
 }
@@ -121,10 +127,11 @@ pub struct DiskQueue {
 
 struct Shared {
     name: String,
-    sync_every: u64,
     core: Mutex<Core>,
-    /// Serialises fsync + metadata writes so metadata is always written in order.
+    /// Lets concurrent async committers queue up behind one fsync (group commit).
     sync_lock: tokio::sync::Mutex<()>,
+    /// The last metadata generation written: keeps metadata writes in order.
+    meta_written: Arc<Mutex<u64>>,
     /// Highest write sequence number known to be fsync'ed.
     synced_seq: AtomicU64,
     readable: Notify,
@@ -155,9 +162,9 @@ impl DiskQueue {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let shared = Arc::new(Shared {
             name,
-            sync_every: options.sync_every.max(1),
             core: Mutex::new(core),
             sync_lock: tokio::sync::Mutex::new(()),
+            meta_written: Arc::new(Mutex::new(0)),
             synced_seq: AtomicU64::new(0),
             readable: Notify::new(),
             sync_wakeup: Arc::new(Notify::new()),
@@ -228,14 +235,25 @@ impl DiskQueue {
         self.run_sync(true).await
     }
 
-    /// Runs one sync; the caller holds `sync_lock`.
+    /// fsyncs data and writes metadata now, blocking the calling thread (for callers outside
+    /// async code or holding locks; async code should prefer [`Self::sync`]).
+    pub fn sync_blocking(&self) -> Result<(), DiskQueueError> {
+        let job = self.shared.core.lock().prepare_sync(true)?;
+        let result = job.run(&self.shared.meta_written);
+        self.finish_sync(job, result)
+    }
+
+    /// Runs one sync on the blocking pool.
     async fn run_sync(&self, with_meta: bool) -> Result<(), DiskQueueError> {
         let job = self.shared.core.lock().prepare_sync(with_meta)?;
-        let seq = job.seq;
-        let (job, result) = run_job(job).await;
+        let (job, result) = run_job(job, self.shared.meta_written.clone()).await;
+        self.finish_sync(job, result)
+    }
+
+    fn finish_sync(&self, job: SyncJob, result: io::Result<()>) -> Result<(), DiskQueueError> {
         match result {
             Ok(()) => {
-                self.shared.synced_seq.fetch_max(seq, Ordering::AcqRel);
+                self.shared.synced_seq.fetch_max(job.seq, Ordering::AcqRel);
                 Ok(())
             }
             Err(source) => {
@@ -252,12 +270,12 @@ impl DiskQueue {
     }
 
     fn wants_sync(&self, core: &mut Core) -> bool {
-        let due = core.sync_requested || core.ops_since_sync >= self.shared.sync_every;
+        let due = core.sync_due();
         if due && !self.shared.has_sync_task {
             // No runtime to sync in the background: do it here, as go-diskqueue's loop would.
             match core.prepare_sync(true) {
                 Ok(job) => {
-                    if let Err(e) = job.run() {
+                    if let Err(e) = job.run(&self.shared.meta_written) {
                         tracing::error!(queue = %self.shared.name, error = %e, "DISKQUEUE failed to sync");
                         core.sync_failed(job);
                     }
@@ -268,7 +286,7 @@ impl DiskQueue {
             }
             return false;
         }
-        due
+        due || core.flush_requested
     }
 
     /// The next unread record without consuming it (for a single reader; see [`Self::pop`]).
@@ -337,50 +355,67 @@ impl DiskQueue {
     }
 
     /// Discards everything: deletes all data files and the metadata file.
-    pub async fn empty(&self) -> Result<(), DiskQueueError> {
-        let _guard = self.shared.sync_lock.lock().await;
-        self.shared.core.lock().empty()
+    pub fn empty(&self) -> Result<(), DiskQueueError> {
+        self.shared.core.lock().empty(&self.shared.meta_written)
     }
 
     /// Empties the queue and closes it (topic/channel deletion).
-    pub async fn delete(&self) -> Result<(), DiskQueueError> {
-        let _guard = self.shared.sync_lock.lock().await;
+    pub fn delete(&self) -> Result<(), DiskQueueError> {
         let result = {
             let mut core = self.shared.core.lock();
             core.closed = true;
-            let result = core.empty();
+            let result = core.empty(&self.shared.meta_written);
             core.close_files();
             result
         };
         tracing::info!(queue = %self.shared.name, "DISKQUEUE deleted");
-        self.shared.readable.notify_waiters();
-        self.shared.sync_wakeup.notify_one();
+        self.wake_all();
         result
     }
 
     /// Flushes, fsyncs and writes metadata, then refuses further writes. Idempotent.
     pub async fn close(&self) -> Result<(), DiskQueueError> {
-        let _guard = self.shared.sync_lock.lock().await;
-        let job = {
-            let mut core = self.shared.core.lock();
-            if core.closed {
-                return Ok(());
-            }
-            core.closed = true;
-            core.prepare_sync(true)
+        let Some(job) = self.begin_close() else {
+            return Ok(());
         };
         let result = match job {
-            Ok(job) => match run_job(job).await.1 {
-                Ok(()) => Ok(()),
-                Err(source) => Err(DiskQueueError::Io {
-                    queue: self.shared.name.clone(),
-                    op: "sync",
-                    path: PathBuf::new(),
-                    source,
-                }),
-            },
+            Ok(job) => self.finish_close(run_job(job, self.shared.meta_written.clone()).await.1),
             Err(e) => Err(e),
         };
+        self.end_close(result)
+    }
+
+    /// [`Self::close`] on the calling thread (shutdown paths holding locks).
+    pub fn close_blocking(&self) -> Result<(), DiskQueueError> {
+        let Some(job) = self.begin_close() else {
+            return Ok(());
+        };
+        let result = match job {
+            Ok(job) => self.finish_close(job.run(&self.shared.meta_written)),
+            Err(e) => Err(e),
+        };
+        self.end_close(result)
+    }
+
+    fn begin_close(&self) -> Option<Result<SyncJob, DiskQueueError>> {
+        let mut core = self.shared.core.lock();
+        if core.closed {
+            return None;
+        }
+        core.closed = true;
+        Some(core.prepare_sync(true))
+    }
+
+    fn finish_close(&self, result: io::Result<()>) -> Result<(), DiskQueueError> {
+        result.map_err(|source| DiskQueueError::Io {
+            queue: self.shared.name.clone(),
+            op: "sync",
+            path: PathBuf::new(),
+            source,
+        })
+    }
+
+    fn end_close(&self, result: Result<(), DiskQueueError>) -> Result<(), DiskQueueError> {
         self.shared.core.lock().close_files();
         match &result {
             Ok(()) => tracing::info!(queue = %self.shared.name, "DISKQUEUE closed"),
@@ -388,9 +423,13 @@ impl DiskQueue {
                 tracing::error!(queue = %self.shared.name, error = %e, "DISKQUEUE close failed")
             }
         }
+        self.wake_all();
+        result
+    }
+
+    fn wake_all(&self) {
         self.shared.readable.notify_waiters();
         self.shared.sync_wakeup.notify_one();
-        result
     }
 
     /// True once [`Self::close`] or [`Self::delete`] ran.
@@ -412,9 +451,9 @@ impl Drop for Shared {
     }
 }
 
-async fn run_job(job: SyncJob) -> (SyncJob, io::Result<()>) {
+async fn run_job(job: SyncJob, written: Arc<Mutex<u64>>) -> (SyncJob, io::Result<()>) {
     let handle = tokio::task::spawn_blocking(move || {
-        let result = job.run();
+        let result = job.run(&written);
         (job, result)
     });
     match handle.await {
@@ -428,30 +467,34 @@ async fn run_job(job: SyncJob) -> (SyncJob, io::Result<()>) {
 }
 
 /// go-diskqueue's sync ticker: sync when due (`sync_every`, a roll) or every `timeout` when
-/// something changed.
+/// something changed; in between, write out batched records soon after they arrive.
 async fn sync_loop(queue: Weak<Shared>, wakeup: Arc<Notify>, timeout: Duration) {
     let mut ticker = tokio::time::interval(timeout.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = wakeup.notified() => {}
-        }
+        let ticked = tokio::select! {
+            _ = ticker.tick() => true,
+            _ = wakeup.notified() => false,
+        };
         let Some(shared) = queue.upgrade() else {
             return;
         };
         let queue_handle = DiskQueue { shared };
-        {
-            let core = queue_handle.shared.core.lock();
+        let sync_now = {
+            let mut core = queue_handle.shared.core.lock();
             if core.closed {
                 return;
             }
-            if !core.needs_sync() {
-                continue;
+            if let Err(e) = core.flush_pending() {
+                tracing::error!(queue = %queue_handle.shared.name, error = %e,
+                    "DISKQUEUE failed to write buffered records");
             }
+            core.sync_due() || (ticked && core.dirty())
+        };
+        if sync_now {
+            // Errors are logged inside; the next tick retries.
+            let _ = queue_handle.sync().await;
         }
-        // Errors are logged inside; the next tick retries.
-        let _ = queue_handle.sync().await;
     }
 }

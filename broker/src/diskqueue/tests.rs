@@ -320,13 +320,13 @@ async fn empty_deletes_files_and_numbering_continues() {
         queue.put(&body(i)).unwrap();
     }
     queue.sync().await.unwrap();
-    queue.empty().await.unwrap();
+    queue.empty().unwrap();
     assert_eq!(queue.depth(), 0);
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
     queue.put(&body(99)).unwrap();
     assert_eq!(queue.meta().write, Position::new(3, 17));
     assert_eq!(drain(&queue), [body(99)]);
-    queue.delete().await.unwrap();
+    queue.delete().unwrap();
     assert!(files(dir.path()).is_empty());
     assert!(queue.is_closed());
 }
@@ -443,11 +443,13 @@ async fn disk_errors_are_reported_not_panicked() {
     queue.sync().await.unwrap();
     // The directory disappears (like a yanked disk): new files cannot be created.
     fs::remove_dir_all(&data).unwrap();
-    let err = queue.empty().await;
+    let err = queue.empty();
     assert!(err.is_ok(), "files already gone: {err:?}");
     let err = queue.put_durable(b"after").await.unwrap_err();
     assert!(err.to_string().contains("x.diskqueue"), "{err}");
     assert!(matches!(err, DiskQueueError::Io { .. }));
+    // While the disk keeps failing, further writes are refused at once.
+    assert!(queue.put(b"refused").is_err());
     // Once the disk is back the queue works again and nothing is corrupted.
     fs::create_dir(&data).unwrap();
     queue.put_durable(b"again").await.unwrap();
@@ -580,6 +582,41 @@ fn futures_are_send_for_spawning() {
     assert_send(&queue.commit());
     assert_send(&queue.sync());
     assert_send(&queue.close());
-    assert_send(&queue.delete());
-    assert_send(&queue.empty());
+}
+
+#[tokio::test]
+async fn buffered_records_reach_the_os_soon_without_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = DiskQueue::open("soon", dir.path(), opts()).unwrap();
+    queue.put(&body(1)).unwrap();
+    let file = dir.path().join("soon.diskqueue.000000.dat");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while fs::metadata(&file).map(|m| m.len()).unwrap_or(0) < 17 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        !meta_path_of(dir.path(), "soon").exists(),
+        "no sync was due"
+    );
+    queue.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn write_through_writes_each_record_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DiskQueueOptions {
+        write_through: true,
+        ..opts()
+    };
+    let queue = DiskQueue::open("wt", dir.path(), options).unwrap();
+    let file = dir.path().join("wt.diskqueue.000000.dat");
+    for i in 1..=3 {
+        queue.put(&body(i)).unwrap();
+        assert_eq!(fs::metadata(&file).unwrap().len(), 17 * i as u64);
+    }
+    queue.close_blocking().unwrap();
+    assert_eq!(meta_text(dir.path(), "wt"), "3\n0,0\n0,51\n");
 }

@@ -76,6 +76,15 @@ pub enum MetadataError {
         #[source]
         source: io::Error,
     },
+    /// `--data-path` is locked by another process or cannot be locked.
+    #[error("failed to lock data-path {}: {source}", path.display())]
+    Lock {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// The file is not valid metadata JSON (nsqd refuses to start, like Go).
     #[error("failed to parse metadata in {} - {source}", path.display())]
     Parse {
@@ -138,6 +147,37 @@ pub fn save(data_path: &Path, metadata: &Metadata) -> Result<(), MetadataError> 
             source,
         }
     })
+}
+
+/// An exclusive lock on `--data-path` (flock on the directory, as Go nsqd's `dirlock` does,
+/// so our nsqd and Go nsqd also exclude each other). Held until dropped.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _dir: fs::File,
+}
+
+impl DataDirLock {
+    /// Locks `data_path`, failing at once if another process holds it.
+    pub fn acquire(data_path: &Path) -> Result<Self, MetadataError> {
+        let dir = if data_path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            data_path
+        };
+        let lock_error = |source| MetadataError::Lock {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let file = fs::File::open(dir).map_err(lock_error)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _dir: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(lock_error(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another nsqd is using this data path",
+            ))),
+            Err(fs::TryLockError::Error(e)) => Err(lock_error(e)),
+        }
+    }
 }
 
 mod null_as_empty {
@@ -240,6 +280,17 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), Some(meta));
         // Only nsqd.dat, no temp files left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn data_dir_lock_is_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = DataDirLock::acquire(dir.path()).unwrap();
+        let err = DataDirLock::acquire(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("another nsqd"), "{err}");
+        drop(lock);
+        DataDirLock::acquire(dir.path()).unwrap();
+        assert!(DataDirLock::acquire(&dir.path().join("missing")).is_err());
     }
 
     #[test]

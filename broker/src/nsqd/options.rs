@@ -83,6 +83,9 @@ pub struct NsqdOptions {
     pub sync_every: i64,
     /// `--sync-timeout`.
     pub sync_timeout: Duration,
+    /// `--sync-ack` (ours, not in Go nsqd): PUB/MPUB/DPUB answer OK only once the message
+    /// is fsync'ed to disk (group commit). Off by default.
+    pub sync_ack: bool,
     /// `--queue-scan-interval` (nsqd's in-flight/deferred scanner period; we use exact
     /// timers, but keep the option).
     pub queue_scan_interval: Duration,
@@ -201,6 +204,7 @@ impl Default for NsqdOptions {
             max_bytes_per_file: 100 * 1024 * 1024,
             sync_every: 2500,
             sync_timeout: Duration::from_secs(2),
+            sync_ack: false,
             queue_scan_interval: Duration::from_millis(100),
             queue_scan_refresh_interval: Duration::from_secs(5),
             queue_scan_selection_count: 20,

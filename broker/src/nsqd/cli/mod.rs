@@ -249,6 +249,11 @@ pub struct NsqdArgs {
     #[arg(long, default_value = "2s", value_parser = parse_go_duration)]
     pub sync_timeout: Duration,
 
+    /// answer PUB/MPUB/DPUB only after the message is fsync'ed to disk (not in Go nsqd)
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
+    pub sync_ack: bool,
+
     /// number of channels to check per cycle (every 100ms) for in-flight and deferred timeouts
     #[arg(long, default_value_t = 20)]
     pub queue_scan_selection_count: i64,

@@ -108,6 +108,7 @@ impl NsqdArgs {
             max_bytes_per_file: self.max_bytes_per_file,
             sync_every: self.sync_every,
             sync_timeout: self.sync_timeout,
+            sync_ack: self.sync_ack,
             queue_scan_selection_count: self.queue_scan_selection_count,
             queue_scan_worker_pool_max: self.queue_scan_worker_pool_max,
             msg_timeout: self.msg_timeout,

@@ -211,3 +211,16 @@ fn help_lists_go_flag_names() {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn sync_ack_flag_is_off_by_default() {
+    assert!(!parse(&[]).args.to_options().unwrap().sync_ack);
+    assert!(parse(&["--sync-ack"]).args.to_options().unwrap().sync_ack);
+    assert!(
+        !parse(&["--sync-ack=false"])
+            .args
+            .to_options()
+            .unwrap()
+            .sync_ack
+    );
+}
