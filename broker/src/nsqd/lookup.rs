@@ -21,11 +21,13 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::context::NsqdContext;
 use super::events::NsqdEvent;
 use super::lookup_peer::LookupPeer;
 pub use super::lookup_peer::{
     LookupIdentity, LookupPeerStatus, LookupdInfo, NsqdTopology, PeerError,
 };
+use super::options::VERSION;
 
 /// Go nsqd's lookupd heartbeat interval.
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
@@ -49,6 +51,63 @@ struct PeerHandle {
 }
 
 type PeerMap = Arc<Mutex<BTreeMap<String, PeerHandle>>>;
+
+/// Starts the lookupd client of a running nsqd from its options: IDENTIFY carries the
+/// broadcast address and the broadcast (default: bound) ports.
+pub(crate) fn start_for_nsqd(ctx: &NsqdContext, tasks: &TaskTracker) -> LookupHandle {
+    let opts = ctx.options();
+    let port_or = |broadcast: u16, bound: u16| if broadcast == 0 { bound } else { broadcast };
+    let config = LookupConfig {
+        identity: LookupIdentity {
+            broadcast_address: opts.broadcast_address.clone(),
+            hostname: super::host_name(),
+            http_port: port_or(opts.broadcast_http_port, ctx.http_addr().port()),
+            tcp_port: port_or(opts.broadcast_tcp_port, ctx.tcp_addr().port()),
+            topology_region: opts.topology_region.clone(),
+            topology_zone: opts.topology_zone.clone(),
+            version: VERSION.to_owned(),
+        },
+        max_body_size: usize::try_from(opts.max_body_size).unwrap_or(usize::MAX),
+        ping_interval: opts.lookupd_ping_interval,
+        http_timeout: opts.http_client_request_timeout,
+    };
+    let topology: Arc<dyn NsqdTopology> = Arc::new(ctx.clone());
+    start(
+        config,
+        &opts.lookupd_tcp_address,
+        topology,
+        ctx.shutdown_token().clone(),
+        tasks,
+    )
+}
+
+impl NsqdTopology for NsqdContext {
+    fn topics_and_channels(&self) -> Vec<(String, Vec<String>)> {
+        self.topics()
+            .into_iter()
+            .map(|topic| {
+                let channels = topic
+                    .channels()
+                    .iter()
+                    .map(|channel| channel.name().to_owned())
+                    .collect();
+                (topic.name().to_owned(), channels)
+            })
+            .collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<NsqdEvent> {
+        self.events()
+    }
+
+    fn create_channels(&self, topic: &str, channels: &[String]) {
+        for channel in channels {
+            if let Err(err) = self.create_channel(topic, channel) {
+                tracing::warn!(topic, channel, %err, "LOOKUPD: channel pre-creation failed");
+            }
+        }
+    }
+}
 
 /// Control and status of one nsqd's lookupd connections. Cheap to clone.
 ///
@@ -252,7 +311,10 @@ async fn precreate_channels(
         };
         match event {
             Ok(NsqdEvent::TopicCreated { topic }) => {
-                let channels = handle.channels_for_topic(&topic).await;
+                let channels = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    channels = handle.channels_for_topic(&topic) => channels,
+                };
                 if !channels.is_empty() {
                     tracing::info!(topic, ?channels, "LOOKUPD: pre-creating channels");
                     topology.create_channels(&topic, &channels);
@@ -288,28 +350,35 @@ async fn run_peer(
     ping_interval: Duration,
     stop: CancellationToken,
 ) {
-    send(&mut peer, None).await;
     let mut ticker = interval_at(Instant::now() + ping_interval, ping_interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut pending = Some(None); // connect at start
     loop {
+        if let Some(command) = pending.take() {
+            // Shutdown must not wait for dial/read timeouts of an unresponsive lookupd.
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = send(&mut peer, command) => {}
+            }
+        }
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = ticker.tick() => {
                 tracing::debug!(lookupd = %peer.address(), "LOOKUPD: sending heartbeat");
-                send(&mut peer, Some(LookupCommand::Ping)).await;
+                pending = Some(Some(LookupCommand::Ping));
             }
             event = events.recv() => match event {
                 Ok(event) => {
-                    if let Some(command) = command_for(&event) {
+                    pending = command_for(&event).map(|command| {
                         tracing::info!(lookupd = %peer.address(), %command, "LOOKUPD");
-                        send(&mut peer, Some(command)).await;
-                    }
+                        Some(command)
+                    });
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(lookupd = %peer.address(), missed,
                         "LOOKUPD: missed lifecycle events, re-registering everything");
                     peer.close();
-                    send(&mut peer, None).await;
+                    pending = Some(None);
                 }
                 Err(RecvError::Closed) => break,
             },
