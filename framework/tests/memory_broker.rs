@@ -415,3 +415,58 @@ async fn middleware_stack_wraps_handlers_and_recovery_keeps_serving() {
         Some("handler for t/c panicked: bad input")
     );
 }
+
+#[tokio::test]
+async fn broker_server_subscribes_at_start_and_handlers_see_the_app() {
+    use framework::broker::BrokerServer;
+    use framework::App;
+    let broker = MemoryBroker::new();
+    let apps: Arc<Mutex<Vec<String>>> = Default::default();
+    let sink = apps.clone();
+    let handler = handler_fn(move |_d: Delivery| {
+        let sink = sink.clone();
+        async move {
+            let ctx = Context::current().ok_or("no context")?;
+            let app = ctx.app().ok_or("no app")?;
+            sink.lock()
+                .push(format!("{} {}", app.name(), ctx.operation()));
+            Ok(())
+        }
+    });
+    let server = BrokerServer::new(Arc::new(broker.clone())).subscribe(
+        "orders",
+        SubscribeOptions::new("email"),
+        handler,
+    );
+    assert_eq!(server.subscriptions()[0].operation(), "orders/email");
+    let publisher = broker.clone();
+    let app = App::builder()
+        .name("notifier")
+        .signals([])
+        .server(server)
+        .after_start(move |_| {
+            let publisher = publisher.clone();
+            async move {
+                publisher
+                    .publish_json("orders", &serde_json::json!({"id": 1}))
+                    .await?;
+                publisher.wait_idle().await;
+                Ok(())
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    app.stop_handle().stop();
+    timeout(Duration::from_secs(5), app.run())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*apps.lock(), vec!["notifier orders/email"]);
+    // Stopped: the broker is disconnected.
+    let err = broker
+        .publish("orders", Message::new("x"), PublishOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::NotConnected));
+}

@@ -75,6 +75,11 @@ pub struct FakeConn {
 impl FakeConn {
     /// Reads the magic and the IDENTIFY, answers with nsqd 1.3.0's JSON.
     pub async fn handshake(&mut self) {
+        self.handshake_with(IDENTIFY_REPLY.as_bytes()).await;
+    }
+
+    /// Like [`FakeConn::handshake`] with a custom IDENTIFY reply; returns the client's JSON.
+    pub async fn handshake_with(&mut self, reply: &[u8]) -> serde_json::Value {
         let mut raw = self.raw.take().expect("handshake twice");
         let mut magic = [0u8; 4];
         tokio::time::timeout(WAIT, raw.read_exact(&mut magic))
@@ -92,10 +97,9 @@ impl FakeConn {
         };
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(json["feature_negotiation"], true);
-        self.send(Frame::Response(Bytes::from_static(
-            IDENTIFY_REPLY.as_bytes(),
-        )))
-        .await;
+        self.send(Frame::Response(Bytes::copy_from_slice(reply)))
+            .await;
+        json
     }
 
     /// The next command, or None at EOF.
