@@ -1,3 +1,37 @@
-//! A Kratos-style service framework for Rust: an `App` that runs servers with a clean
-//! lifecycle and graceful shutdown, plus brokers, providers, configuration, telemetry and
-//! middleware. Built out by the framework issue.
+//! A Kratos-style service framework for Rust.
+//!
+//! The pieces, one module each:
+//! - [`app`]: the [`App`] that runs [`Server`]s with hooks, signal handling and a stop deadline;
+//! - [`server`]: the [`Server`] trait every transport implements;
+//! - [`broker`]: the [`Broker`] trait, [`Message`] (headers + body), subscription options and
+//!   an in-memory broker for unit tests;
+//! - [`codec`] and [`envelope`]: JSON/protobuf bodies and the header envelope that carries
+//!   headers over brokers without headers (see `ENVELOPE.md`);
+//! - [`provider`]: dependency injection with provider sets, resolved by type at build time;
+//! - [`telemetry`]: tracing + OpenTelemetry set-up and W3C propagation;
+//! - [`middleware`]: tower layers shared by every transport (tracing, recovery, metrics,
+//!   timeout, selector);
+//! - [`transport`]: the transport [`Context`] handlers see.
+
+pub mod app;
+pub mod broker;
+pub mod codec;
+pub mod envelope;
+pub mod middleware;
+pub mod provider;
+pub mod server;
+pub mod telemetry;
+pub mod transport;
+
+pub use app::{App, AppBuilder, AppError, AppInfo, StopHandle};
+pub use broker::{
+    Broker, BrokerError, BrokerExt, Delivery, Event, Handler, Headers, Message, PublishOptions,
+    SubscribeOptions,
+};
+pub use codec::{Codec, CodecError, Decode, Encode, Json, Protobuf};
+pub use provider::{Container, ProvideError, ProviderSet, Resolver};
+pub use server::{Endpoint, Server};
+pub use transport::{Context, Kind};
+
+/// The error type handlers, servers and hooks return: any error, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

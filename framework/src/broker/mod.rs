@@ -1,0 +1,150 @@
+//! The [`Broker`] trait (publish/subscribe over a message broker), the messages it carries
+//! and the options of publishing and subscribing.
+//!
+//! Subscriptions are keyed by `(topic, channel)`: every channel of a topic gets its own copy
+//! of each message (NSQ's model), and two channels of one topic in one service never see
+//! each other's messages.
+
+mod handler;
+pub mod memory;
+mod message;
+mod options;
+
+pub use handler::{
+    handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack, Permanent,
+};
+pub use memory::MemoryBroker;
+pub use message::{header, new_message_id, Headers, Message};
+pub use options::{Backoff, PublishOptions, SubscribeOptions, SubscriptionKey};
+
+use crate::codec::CodecError;
+use crate::envelope::EnvelopeError;
+use crate::BoxError;
+use async_trait::async_trait;
+
+/// Why a broker operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// `publish`/`subscribe` before `connect` (or after `disconnect`).
+    #[error("broker is not connected")]
+    NotConnected,
+    /// The `(topic, channel)` pair already has a handler.
+    #[error("already subscribed to {topic}/{channel}")]
+    AlreadySubscribed {
+        /// Topic name.
+        topic: String,
+        /// Channel name.
+        channel: String,
+    },
+    /// No handler for the `(topic, channel)` pair.
+    #[error("not subscribed to {topic}/{channel}")]
+    NotSubscribed {
+        /// Topic name.
+        topic: String,
+        /// Channel name.
+        channel: String,
+    },
+    /// A topic or channel name the broker does not accept.
+    #[error("invalid name {0:?}")]
+    InvalidName(String),
+    /// Options the broker cannot honour (e.g. zero concurrency).
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// The message could not be wrapped in / read from the envelope.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// A value could not be encoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The operation did not finish within its timeout.
+    #[error("broker operation timed out")]
+    Timeout,
+    /// The underlying transport failed.
+    #[error("broker transport: {0}")]
+    Transport(#[source] BoxError),
+}
+
+/// A message broker: connect, publish to topics, subscribe handlers to `(topic, channel)`.
+///
+/// Implementations: [`MemoryBroker`] (in-process, for tests) and `transport_nsq::NsqBroker`.
+/// Publishing wraps the message in the [envelope](crate::envelope) (unless
+/// [`PublishOptions::raw`]) and injects the current trace context into its headers.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+
+    /// Connects (idempotent).
+    async fn connect(&self) -> Result<(), BrokerError>;
+
+    /// Stops all subscriptions, draining in-flight handlers, and disconnects (idempotent).
+    async fn disconnect(&self) -> Result<(), BrokerError>;
+
+    /// Publishes one message to `topic`.
+    async fn publish(
+        &self,
+        topic: &str,
+        message: Message,
+        options: PublishOptions,
+    ) -> Result<(), BrokerError>;
+
+    /// Runs `handler` for every message on `(topic, options.channel)`.
+    async fn subscribe(
+        &self,
+        topic: &str,
+        options: SubscribeOptions,
+        handler: Handler,
+    ) -> Result<(), BrokerError>;
+
+    /// Stops the subscription on `(topic, channel)`, draining its in-flight handlers.
+    async fn unsubscribe(&self, topic: &str, channel: &str) -> Result<(), BrokerError>;
+}
+
+/// A type published to a fixed topic (derive it with `framework_macros::Event`).
+pub trait Event: Sized {
+    /// The topic events of this type go to.
+    const TOPIC: &'static str;
+
+    /// Encodes the event as a message (sets `content-type`).
+    fn to_message(&self) -> Result<Message, CodecError>;
+
+    /// Decodes an event from a delivered message.
+    fn from_message(message: &Message) -> Result<Self, CodecError>;
+}
+
+/// Conveniences on every [`Broker`]: typed publishing.
+#[async_trait]
+pub trait BrokerExt: Broker {
+    /// Publishes `value` as JSON.
+    async fn publish_json<T: serde::Serialize + Sync>(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Result<(), BrokerError> {
+        let message = Message::json(value)?;
+        self.publish(topic, message, PublishOptions::default())
+            .await
+    }
+
+    /// Publishes `value` as protobuf.
+    async fn publish_protobuf<T: prost::Message + Sync>(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Result<(), BrokerError> {
+        let message = Message::protobuf(value)?;
+        self.publish(topic, message, PublishOptions::default())
+            .await
+    }
+
+    /// Publishes an [`Event`] to its topic.
+    async fn publish_event<E: Event + Sync>(&self, event: &E) -> Result<(), BrokerError> {
+        let message = event.to_message()?;
+        self.publish(E::TOPIC, message, PublishOptions::default())
+            .await
+    }
+}
+
+impl<B: Broker + ?Sized> BrokerExt for B {}
