@@ -1,2 +1,26 @@
-//! NSQ transport: a complete NSQ client (producer, consumer, lookupd discovery) that
-//! plugs into the framework as a `Broker` and a `Server`. Built out by the client issue.
+//! NSQ transport: a complete NSQ client (producer, consumer, lookupd discovery) built on the
+//! shared `nsq-wire` codec.
+//!
+//! * [`Config`]: go-nsq's options with go-nsq's names and defaults.
+//! * [`backoff`], [`rdy`]: the consumer's flow-control decisions as pure logic.
+//! * [`lookupd`]: discovery of nsqd through nsqlookupd's HTTP API.
+
+pub mod backoff;
+pub mod config;
+pub mod conn;
+mod consumer;
+mod duration;
+pub mod error;
+pub mod lookupd;
+mod producer;
+pub mod rdy;
+
+pub use backoff::BackoffStrategy;
+pub use config::{Config, ConfigError};
+pub use consumer::{
+    Consumer, ConsumerBuilder, ConsumerStats, DrainReport, ExhaustedHook, Handler, HandlerError,
+    Message,
+};
+pub use error::Error;
+pub use nsq_wire::message::MessageId;
+pub use producer::Producer;

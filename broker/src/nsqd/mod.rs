@@ -1,9 +1,198 @@
-//! nsqd: topics, channels, the TCP protocol V2 and the HTTP API.
+//! nsqd: topics, channels, the TCP protocol V2 and the HTTP API, embeddable in-process.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use broker::nsqd::{Nsqd, NsqdOptions};
+//! let nsqd = Nsqd::start(NsqdOptions {
+//!     tcp_address: "127.0.0.1:0".parse()?,
+//!     http_address: "127.0.0.1:0".parse()?,
+//!     ..NsqdOptions::default()
+//! })
+//! .await?;
+//! println!("nsqd on {} (http {})", nsqd.tcp_addr(), nsqd.http_addr());
+//! nsqd.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout (mirrors Go nsqd): [`context`] shared state and engine operations, [`topic`],
+//! [`channel`], `inflight` (timer structures), [`backend`] (memory queue + disk seam),
+//! `connection` + `protocol_v2` + `identify` (TCP protocol V2), [`http`], [`stats`],
+//! [`events`].
+
+pub mod backend;
+pub mod channel;
+pub mod client;
+pub mod context;
+pub mod errors;
+pub mod events;
+pub mod http;
+pub mod stats;
+pub mod topic;
 
 pub mod cli;
+mod connection;
+mod guid;
+mod identify;
+mod inflight;
 pub mod metadata;
 mod options;
+mod protocol_v2;
+mod tcp;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
+pub use backend::{BackendError, BackendFactory, BackendQueue};
+pub use context::{EngineError, NsqdContext};
+pub use events::NsqdEvent;
+pub use inflight::InFlightError;
 pub use options::{
     default_node_id, host_name, NsqdOptions, TlsRequired, DEFAULT_OUTPUT_BUFFER_SIZE, VERSION,
 };
+
+/// How long shutdown waits for connections and the HTTP server to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why an nsqd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NsqdError {
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    #[error("failed to listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running nsqd. Dropping it stops the listeners and connections (without waiting);
+/// [`Nsqd::shutdown`] stops gracefully and waits.
+pub struct Nsqd {
+    ctx: NsqdContext,
+    tracker: TaskTracker,
+    tasks: tokio::sync::Mutex<Option<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Nsqd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nsqd")
+            .field("tcp_addr", &self.tcp_addr())
+            .field("http_addr", &self.http_addr())
+            .finish()
+    }
+}
+
+impl Nsqd {
+    /// Binds the TCP and HTTP listeners and starts serving (in-memory queues).
+    pub async fn start(opts: NsqdOptions) -> Result<Nsqd, NsqdError> {
+        Nsqd::start_with_backend(opts, None).await
+    }
+
+    /// Like [`Nsqd::start`], with a factory for the topic/channel backend queues.
+    pub async fn start_with_backend(
+        opts: NsqdOptions,
+        backends: Option<Arc<dyn BackendFactory>>,
+    ) -> Result<Nsqd, NsqdError> {
+        validate(&opts)?;
+        let tcp = bind(opts.tcp_address).await?;
+        let http = bind(opts.http_address).await?;
+        let ctx = NsqdContext::new(opts, tcp.local_addr()?, http.local_addr()?, backends);
+        let tracker = TaskTracker::new();
+        let accept = tokio::spawn(tcp::accept_loop(ctx.clone(), tcp, tracker.clone()));
+        let shutdown = ctx.shutdown_token().clone();
+        let router = http::router(ctx.clone());
+        let http_task = tokio::spawn(async move {
+            let server =
+                axum::serve(http, router).with_graceful_shutdown(shutdown.cancelled_owned());
+            if let Err(err) = server.await {
+                tracing::error!(%err, "HTTP server failed");
+            }
+        });
+        tracing::info!(tcp = %ctx.tcp_addr(), http = %ctx.http_addr(), version = VERSION, "nsqd started");
+        Ok(Nsqd {
+            ctx,
+            tracker,
+            tasks: tokio::sync::Mutex::new(Some(vec![accept, http_task])),
+        })
+    }
+
+    /// The bound TCP address.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.ctx.tcp_addr()
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.ctx.http_addr()
+    }
+
+    /// The shared state and engine operations.
+    pub fn context(&self) -> &NsqdContext {
+        &self.ctx
+    }
+
+    /// Stops accepting, closes every client connection, then closes every topic and
+    /// channel (flushing to their backends). Idempotent; concurrent callers all wait.
+    pub async fn shutdown(&self) {
+        let mut tasks = self.tasks.lock().await;
+        let Some(handles) = tasks.take() else {
+            return;
+        };
+        tracing::info!("nsqd: shutting down");
+        self.ctx.shutdown_token().cancel();
+        self.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("nsqd: client connections did not close in time");
+        }
+        for handle in handles {
+            let abort = handle.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, handle).await.is_err() {
+                abort.abort();
+            }
+        }
+        self.ctx.close_topics();
+        tracing::info!("nsqd: stopped");
+    }
+}
+
+impl Drop for Nsqd {
+    fn drop(&mut self) {
+        self.ctx.shutdown_token().cancel();
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, NsqdError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NsqdError::Bind { addr, source })
+}
+
+fn validate(opts: &NsqdOptions) -> Result<(), NsqdError> {
+    if !(0..1024).contains(&opts.node_id) {
+        return Err(NsqdError::InvalidOption(format!(
+            "--node-id must be [0,1024), got {}",
+            opts.node_id
+        )));
+    }
+    if !(1..=9).contains(&opts.max_deflate_level) {
+        return Err(NsqdError::InvalidOption(
+            "--max-deflate-level must be [1,9]".into(),
+        ));
+    }
+    if opts.mem_queue_size < 0 {
+        return Err(NsqdError::InvalidOption(
+            "--mem-queue-size must be >= 0".into(),
+        ));
+    }
+    Ok(())
+}

@@ -9,6 +9,7 @@ mod handler;
 pub mod memory;
 mod message;
 mod options;
+mod server;
 
 pub use handler::{
     handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack, Permanent,
@@ -16,6 +17,7 @@ pub use handler::{
 pub use memory::MemoryBroker;
 pub use message::{header, new_message_id, Headers, Message};
 pub use options::{Backoff, PublishOptions, SubscribeOptions, SubscriptionKey};
+pub use server::BrokerServer;
 
 use crate::codec::CodecError;
 use crate::envelope::EnvelopeError;
@@ -90,6 +92,20 @@ pub trait Broker: Send + Sync + 'static {
         options: PublishOptions,
     ) -> Result<(), BrokerError>;
 
+    /// Publishes several messages to `topic`, in order. The default publishes one by one;
+    /// brokers with a batch command (NSQ `MPUB`) override it to send them at once.
+    async fn publish_batch(
+        &self,
+        topic: &str,
+        messages: Vec<Message>,
+        options: PublishOptions,
+    ) -> Result<(), BrokerError> {
+        for message in messages {
+            self.publish(topic, message, options.clone()).await?;
+        }
+        Ok(())
+    }
+
     /// Runs `handler` for every message on `(topic, options.channel)`.
     async fn subscribe(
         &self,
@@ -102,7 +118,24 @@ pub trait Broker: Send + Sync + 'static {
     async fn unsubscribe(&self, topic: &str, channel: &str) -> Result<(), BrokerError>;
 }
 
-/// A type published to a fixed topic (derive it with `framework_macros::Event`).
+/// A type published to a fixed topic; derive it with `#[derive(framework::Event)]`.
+///
+/// ```
+/// #[derive(framework::Event, serde::Serialize, serde::Deserialize)]
+/// #[event(topic = "order.created")]
+/// struct OrderCreated { id: String }
+///
+/// use framework::Event;
+/// assert_eq!(OrderCreated::TOPIC, "order.created");
+/// ```
+///
+/// Topic names are checked against NSQ's rules when compiling:
+///
+/// ```compile_fail
+/// #[derive(framework::Event, serde::Serialize, serde::Deserialize)]
+/// #[event(topic = "not a valid topic")]
+/// struct Bad { id: String }
+/// ```
 pub trait Event: Sized {
     /// The topic events of this type go to.
     const TOPIC: &'static str;

@@ -1,0 +1,405 @@
+//! A topic: accepts published messages and copies each one to every channel that exists
+//! when it is distributed. Without channels (or while paused) messages wait in the topic's
+//! own queue; a drain task moves that backlog once distribution is possible again.
+//!
+//! Publishing distributes synchronously (no task hop) when the backlog is empty, so a
+//! message body is allocated once and each channel gets a cheap clone of the `Bytes`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use nsq_wire::message::Message;
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use super::backend::{BackendError, BackendFactory, MessageQueue, PushOutcome, Queued};
+use super::channel::{Channel, ChannelLimits, SubError};
+use super::client::ClientShared;
+use super::events::NsqdEvent;
+use super::guid::{now_ns, IdGenerator};
+use super::options::NsqdOptions;
+use super::stats::{LatencyStats, TopicStats};
+
+/// How many backlog messages the drain task moves per lock acquisition.
+const DRAIN_BATCH: usize = 256;
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("exiting")]
+    Exiting,
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+}
+
+struct TopicState {
+    channels: BTreeMap<String, Arc<Channel>>,
+    paused: bool,
+    backlog: MessageQueue,
+    draining: bool,
+}
+
+impl TopicState {
+    fn distributable(&self) -> bool {
+        !self.paused && !self.channels.is_empty()
+    }
+}
+
+/// One topic.
+pub struct Topic {
+    name: String,
+    ephemeral: bool,
+    opts: Arc<NsqdOptions>,
+    backends: Option<Arc<dyn BackendFactory>>,
+    events: broadcast::Sender<NsqdEvent>,
+    state: Mutex<TopicState>,
+    ids: IdGenerator,
+    message_count: AtomicU64,
+    message_bytes: AtomicU64,
+    exiting: AtomicBool,
+}
+
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Topic {
+    pub(crate) fn new(
+        name: &str,
+        opts: Arc<NsqdOptions>,
+        backends: Option<Arc<dyn BackendFactory>>,
+        events: broadcast::Sender<NsqdEvent>,
+    ) -> Result<Arc<Topic>, BackendError> {
+        let ephemeral = nsq_wire::names::is_ephemeral(name);
+        let backend = match (&backends, ephemeral) {
+            (Some(factory), false) => Some(factory.open(name)?),
+            _ => None,
+        };
+        let mem = usize::try_from(opts.mem_queue_size).unwrap_or(0);
+        Ok(Arc::new(Topic {
+            name: name.to_owned(),
+            ephemeral,
+            ids: IdGenerator::new(opts.node_id),
+            opts,
+            backends,
+            events,
+            state: Mutex::new(TopicState {
+                channels: BTreeMap::new(),
+                paused: false,
+                backlog: MessageQueue::new(name.to_owned(), mem, ephemeral, backend),
+                draining: false,
+            }),
+            message_count: AtomicU64::new(0),
+            message_bytes: AtomicU64::new(0),
+            exiting: AtomicBool::new(false),
+        }))
+    }
+
+    /// The topic name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the name ends in `#ephemeral`.
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
+    /// Whether the topic is being deleted or the broker is shutting down.
+    pub fn is_exiting(&self) -> bool {
+        self.exiting.load(Ordering::Acquire)
+    }
+
+    /// Whether distribution is paused.
+    pub fn is_paused(&self) -> bool {
+        self.state.lock().paused
+    }
+
+    /// Publishes messages (PUB: one body, MPUB: many) with an optional defer (DPUB).
+    /// `Ok` means every message is in a channel, the topic queue or its backend.
+    pub fn publish(
+        self: &Arc<Self>,
+        bodies: Vec<Bytes>,
+        defer: Duration,
+    ) -> Result<(), PublishError> {
+        let timestamp = now_ns();
+        let mut bytes = 0u64;
+        let messages: Vec<Message> = bodies
+            .into_iter()
+            .map(|body| {
+                bytes += body.len() as u64;
+                Message {
+                    timestamp,
+                    attempts: 0,
+                    id: self.ids.next_id(),
+                    body,
+                }
+            })
+            .collect();
+        let count = messages.len() as u64;
+        let mut st = self.state.lock();
+        if self.is_exiting() {
+            return Err(PublishError::Exiting);
+        }
+        if st.distributable() && st.backlog.is_empty() {
+            distribute(&st, messages.into_iter().map(|m| (m, defer)));
+        } else {
+            for msg in messages {
+                if st.backlog.push(Queued { msg, defer })? == PushOutcome::Dropped {
+                    tracing::debug!(topic = %self.name, "ephemeral topic queue full, message dropped");
+                }
+            }
+            self.start_drain(&mut st);
+        }
+        drop(st);
+        self.message_count.fetch_add(count, Ordering::Relaxed);
+        self.message_bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// An existing channel.
+    pub fn channel(&self, name: &str) -> Option<Arc<Channel>> {
+        self.state.lock().channels.get(name).cloned()
+    }
+
+    /// All channels, sorted by name.
+    pub fn channels(&self) -> Vec<Arc<Channel>> {
+        self.state.lock().channels.values().cloned().collect()
+    }
+
+    /// Returns the channel, creating it (and starting backlog distribution) if needed.
+    pub fn get_or_create_channel(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<Arc<Channel>, BackendError> {
+        let mut st = self.state.lock();
+        self.channel_locked(&mut st, name)
+    }
+
+    /// SUB: get or create the channel and add the consumer, atomically with respect to
+    /// ephemeral auto-deletion.
+    pub(crate) fn subscribe(
+        self: &Arc<Self>,
+        name: &str,
+        client: Arc<ClientShared>,
+    ) -> Result<Arc<Channel>, SubError> {
+        let mut st = self.state.lock();
+        if self.is_exiting() {
+            return Err(SubError::Exiting);
+        }
+        let channel = self.channel_locked(&mut st, name).map_err(|err| {
+            tracing::error!(topic = %self.name, channel = name, %err, "opening channel backend");
+            SubError::Exiting
+        })?;
+        channel.add_consumer(client)?;
+        Ok(channel)
+    }
+
+    /// Removes an ephemeral channel if it has no consumers left; returns whether it did.
+    pub(crate) fn remove_channel_if_unused(&self, name: &str) -> bool {
+        let mut st = self.state.lock();
+        let Some(channel) = st.channels.get(name) else {
+            return false;
+        };
+        if channel.consumer_count() > 0 {
+            return false;
+        }
+        if let Some(channel) = st.channels.remove(name) {
+            channel.delete();
+            let _ = self.events.send(NsqdEvent::ChannelDeleted {
+                topic: self.name.clone(),
+                channel: name.to_owned(),
+            });
+        }
+        true
+    }
+
+    /// Deletes a channel (closing its consumers); `false` if it does not exist.
+    pub fn delete_channel(&self, name: &str) -> bool {
+        let removed = self.state.lock().channels.remove(name);
+        match removed {
+            Some(channel) => {
+                channel.delete();
+                let _ = self.events.send(NsqdEvent::ChannelDeleted {
+                    topic: self.name.clone(),
+                    channel: name.to_owned(),
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the topic has no channels.
+    pub fn has_no_channels(&self) -> bool {
+        self.state.lock().channels.is_empty()
+    }
+
+    /// Stops distribution to channels.
+    pub fn pause(&self) {
+        self.state.lock().paused = true;
+        let _ = self.events.send(NsqdEvent::TopicPaused {
+            topic: self.name.clone(),
+        });
+    }
+
+    /// Resumes distribution (and drains what accumulated).
+    pub fn unpause(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        st.paused = false;
+        self.start_drain(&mut st);
+        drop(st);
+        let _ = self.events.send(NsqdEvent::TopicUnpaused {
+            topic: self.name.clone(),
+        });
+    }
+
+    /// Drops the topic's own backlog (memory and backend); channels are untouched.
+    pub fn empty(&self) -> Result<(), BackendError> {
+        self.state.lock().backlog.empty()
+    }
+
+    /// The `/stats` view; `channel_filter` keeps only that channel.
+    pub fn stats(&self, channel_filter: Option<&str>, include_clients: bool) -> TopicStats {
+        let (channels, depth, backend_depth, paused) = {
+            let st = self.state.lock();
+            (
+                st.channels.values().cloned().collect::<Vec<_>>(),
+                st.backlog.depth(),
+                st.backlog.backend_depth(),
+                st.paused,
+            )
+        };
+        TopicStats {
+            topic_name: self.name.clone(),
+            channels: channels
+                .iter()
+                .filter(|c| channel_filter.is_none_or(|f| c.name() == f))
+                .map(|c| c.stats(include_clients))
+                .collect(),
+            depth,
+            backend_depth,
+            message_count: self.message_count.load(Ordering::Relaxed),
+            message_bytes: self.message_bytes.load(Ordering::Relaxed),
+            paused,
+            e2e_processing_latency: LatencyStats::default(),
+        }
+    }
+
+    /// Deletion: every channel is deleted (consumers closed), backlog and backend dropped.
+    pub(crate) fn delete(&self) {
+        self.exiting.store(true, Ordering::Release);
+        let mut st = self.state.lock();
+        let channels = std::mem::take(&mut st.channels);
+        if let Err(err) = st.backlog.delete() {
+            tracing::error!(topic = %self.name, %err, "deleting topic backend");
+        }
+        drop(st);
+        for (name, channel) in channels {
+            channel.delete();
+            let _ = self.events.send(NsqdEvent::ChannelDeleted {
+                topic: self.name.clone(),
+                channel: name,
+            });
+        }
+    }
+
+    /// Shutdown: closes channels (flushing to their backends) and the topic backlog.
+    pub(crate) fn close(&self) {
+        self.exiting.store(true, Ordering::Release);
+        let mut st = self.state.lock();
+        for channel in st.channels.values() {
+            channel.close();
+        }
+        if let Err(err) = st.backlog.flush_and_close(Vec::new()) {
+            tracing::error!(topic = %self.name, %err, "closing topic backend");
+        }
+    }
+
+    fn channel_locked(
+        self: &Arc<Self>,
+        st: &mut TopicState,
+        name: &str,
+    ) -> Result<Arc<Channel>, BackendError> {
+        if let Some(channel) = st.channels.get(name) {
+            return Ok(channel.clone());
+        }
+        let ephemeral = nsq_wire::names::is_ephemeral(name);
+        let backend = match (&self.backends, ephemeral) {
+            (Some(factory), false) => Some(factory.open(&format!("{}:{}", self.name, name))?),
+            _ => None,
+        };
+        let limits = ChannelLimits {
+            mem_queue_size: usize::try_from(self.opts.mem_queue_size).unwrap_or(0),
+            max_msg_timeout: self.opts.max_msg_timeout,
+            max_channel_consumers: self.opts.max_channel_consumers,
+        };
+        let channel = Channel::new(&self.name, name, limits, backend);
+        st.channels.insert(name.to_owned(), channel.clone());
+        let _ = self.events.send(NsqdEvent::ChannelCreated {
+            topic: self.name.clone(),
+            channel: name.to_owned(),
+        });
+        self.start_drain(st);
+        Ok(channel)
+    }
+
+    /// Spawns the drain task if there is a backlog that can now be distributed.
+    fn start_drain(self: &Arc<Self>, st: &mut TopicState) {
+        if st.draining || !st.distributable() || st.backlog.is_empty() {
+            return;
+        }
+        st.draining = true;
+        let topic = self.clone();
+        tokio::spawn(async move { topic.drain().await });
+    }
+
+    async fn drain(self: Arc<Self>) {
+        loop {
+            {
+                let mut st = self.state.lock();
+                if self.is_exiting() || !st.distributable() {
+                    st.draining = false;
+                    return;
+                }
+                let mut batch = Vec::with_capacity(DRAIN_BATCH);
+                while batch.len() < DRAIN_BATCH {
+                    match st.backlog.pop() {
+                        Some(item) => batch.push((item.msg, item.defer)),
+                        None => break,
+                    }
+                }
+                if batch.is_empty() {
+                    st.draining = false;
+                    return;
+                }
+                distribute(&st, batch);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Copies each message to every channel.
+fn distribute<I>(st: &TopicState, items: I)
+where
+    I: IntoIterator<Item = (Message, Duration)>,
+{
+    let items: Vec<(Message, Duration)> = items.into_iter().collect();
+    let mut channels = st.channels.values().peekable();
+    while let Some(channel) = channels.next() {
+        if channels.peek().is_some() {
+            channel.put(items.iter().cloned());
+        } else {
+            channel.put(items);
+            return;
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Quick end-to-end checks of the embedded nsqd: publish, subscribe, deliver, FIN.
+
+mod common;
+
+use common::*;
+use nsq_wire::command::Command;
+
+#[tokio::test]
+async fn publish_then_consume() {
+    let nsqd = start().await;
+    let mut consumer = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
+    publish(nsqd.tcp_addr(), "t", &["hello"]).await;
+    let msg = consumer.next_message().await;
+    assert_eq!(&msg.body[..], b"hello");
+    assert_eq!(msg.attempts, 1);
+    consumer.send(&Command::Fin(msg.id)).await;
+    consumer.send(&Command::Nop).await;
+    consumer.expect_silence(100).await;
+    nsqd.shutdown().await;
+}
+
+#[tokio::test]
+async fn ping_over_http() {
+    let nsqd = start().await;
+    let url = format!("http://{}/ping", nsqd.http_addr());
+    let body = reqwest::get(url).await.unwrap().text().await.unwrap();
+    assert_eq!(body, "OK");
+    nsqd.shutdown().await;
+    nsqd.shutdown().await;
+}
