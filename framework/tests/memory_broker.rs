@@ -288,6 +288,24 @@ async fn concurrency_bounds_parallel_handlers() {
 }
 
 #[tokio::test]
+async fn batch_publish_delivers_in_order() {
+    let broker = connected().await;
+    let seen: Seen = Default::default();
+    broker
+        .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
+        .await
+        .unwrap();
+    let batch = ["1", "2", "3"].map(Message::new).to_vec();
+    broker
+        .publish_batch("t", batch, PublishOptions::default())
+        .await
+        .unwrap();
+    settle(&broker).await;
+    let bodies: Vec<_> = seen.lock().iter().map(|d| d.message.body.clone()).collect();
+    assert_eq!(bodies, vec!["1", "2", "3"]);
+}
+
+#[tokio::test]
 async fn delayed_publish_is_delivered_later() {
     let broker = connected().await;
     let seen: Seen = Default::default();

@@ -142,11 +142,8 @@ impl Conn {
         while self.read_buf.len() < MAGIC_V2.len() {
             match self.wait().await {
                 Event::Read(0) | Event::Closed | Event::ReadTimeout => return Ok(false),
-                Event::Heartbeat => {
-                    encode_response(&mut self.out, HEARTBEAT);
-                    self.flush().await?;
-                }
-                Event::Read(_) | Event::Wake => {}
+                // No frames before the client has spoken V2.
+                Event::Heartbeat | Event::Read(_) | Event::Wake => {}
             }
         }
         let magic = self.read_buf.split_to(MAGIC_V2.len());
@@ -209,7 +206,7 @@ impl Conn {
                 Flow::Continue
             }
             Err(err) => {
-                tracing::debug!(client = self.client.id, code = %err.code, text = %err.text, "client error");
+                tracing::debug!(client = self.client.id, code = %err.code, text = %err.text_lossy(), "client error");
                 encode_error(&mut self.out, &err.frame_data());
                 if err.is_fatal() {
                     Flow::Close

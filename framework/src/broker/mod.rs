@@ -92,6 +92,20 @@ pub trait Broker: Send + Sync + 'static {
         options: PublishOptions,
     ) -> Result<(), BrokerError>;
 
+    /// Publishes several messages to `topic`, in order. The default publishes one by one;
+    /// brokers with a batch command (NSQ `MPUB`) override it to send them at once.
+    async fn publish_batch(
+        &self,
+        topic: &str,
+        messages: Vec<Message>,
+        options: PublishOptions,
+    ) -> Result<(), BrokerError> {
+        for message in messages {
+            self.publish(topic, message, options.clone()).await?;
+        }
+        Ok(())
+    }
+
     /// Runs `handler` for every message on `(topic, options.channel)`.
     async fn subscribe(
         &self,
