@@ -13,7 +13,8 @@
 //! - [`middleware`]: tower layers shared by every transport (tracing, recovery, metrics,
 //!   timeout, selector);
 //! - [`transport`]: the transport [`Context`] handlers see;
-//! - [`grpc`]: a tonic server wrapped as a [`Server`].
+//! - [`grpc`]: a tonic server wrapped as a [`Server`];
+//! - [`http_server`]: an axum router as a [`Server`], with `/healthz` and `/metrics`.
 
 pub mod app;
 pub mod broker;
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod config;
 pub mod envelope;
 pub mod grpc;
+pub mod http_server;
 pub mod middleware;
 pub mod provider;
 pub mod server;
