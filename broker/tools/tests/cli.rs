@@ -146,6 +146,13 @@ async fn bad_arguments_are_errors() {
     .await;
     assert!(!ok);
     assert!(stderr.contains("producer-opt"), "{stderr}");
+    let out = nsq()
+        .args(["tail", "--topic", "t", "--nsqd-tcp-address", "127.0.0.1:1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not subscribe"));
     let out = nsq().args(["tail", "--topic", "t"]).output().await.unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr)
