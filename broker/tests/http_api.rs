@@ -223,6 +223,21 @@ async fn ping_is_plain_ok() {
 }
 
 #[tokio::test]
+async fn unhealthy_ping_and_stats_report_the_error() {
+    let f = start().await;
+    f.nsqd.context().set_health(Some("disk full".into()));
+    let reply = f.get("/ping").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (500, "NOK - disk full")
+    );
+    assert_eq!(f.stats("").await["health"], "NOK - disk full");
+    f.nsqd.context().set_health(None);
+    assert_eq!(f.get("/ping").await.status, 200);
+    f.nsqd.shutdown().await;
+}
+
+#[tokio::test]
 async fn info_reports_version_ports_and_limits_in_go_order() {
     let f = start().await;
     let reply = f.get("/info").await;

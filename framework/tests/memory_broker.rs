@@ -458,24 +458,26 @@ async fn broker_server_subscribes_at_start_and_handlers_see_the_app() {
     );
     assert_eq!(server.subscriptions()[0].operation(), "orders/email");
     let publisher = broker.clone();
-    let app = App::builder()
+    let builder = App::builder();
+    let stop = builder.stop_handle();
+    let app = builder
         .name("notifier")
         .signals([])
         .server(server)
         .after_start(move |_| {
-            let publisher = publisher.clone();
+            let (publisher, stop) = (publisher.clone(), stop.clone());
             async move {
                 publisher
                     .publish_json("orders", &serde_json::json!({"id": 1}))
                     .await?;
                 publisher.wait_idle().await;
+                stop.stop();
                 Ok(())
             }
         })
         .build()
         .await
         .unwrap();
-    app.stop_handle().stop();
     timeout(Duration::from_secs(5), app.run())
         .await
         .unwrap()

@@ -10,6 +10,7 @@
 
 pub mod backoff;
 mod broker;
+mod compress;
 pub mod config;
 pub mod conn;
 mod consumer;

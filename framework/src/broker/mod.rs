@@ -12,7 +12,8 @@ mod options;
 mod server;
 
 pub use handler::{
-    handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack, Permanent,
+    event_handler, handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack,
+    Permanent,
 };
 pub use memory::MemoryBroker;
 pub use message::{header, new_message_id, Headers, Message};
@@ -23,6 +24,7 @@ use crate::codec::CodecError;
 use crate::envelope::EnvelopeError;
 use crate::BoxError;
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Why a broker operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -181,3 +183,56 @@ pub trait BrokerExt: Broker {
 }
 
 impl<B: Broker + ?Sized> BrokerExt for B {}
+
+/// A clonable handle for publishing through any [`Broker`]; provide it in the data layer.
+/// Derefs to `dyn Broker`, so [`BrokerExt`]'s `publish_event` and friends work on it.
+///
+/// ```
+/// use framework::broker::{MemoryBroker, Publisher};
+/// use framework::{Broker, BrokerExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), framework::BoxError> {
+/// let publisher = Publisher::new(MemoryBroker::new());
+/// publisher.connect().await?;
+/// publisher.publish_json("orders", &serde_json::json!({"id": 1})).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Publisher {
+    broker: Arc<dyn Broker>,
+}
+
+impl Publisher {
+    /// Publishes through `broker`.
+    pub fn new(broker: impl Broker) -> Self {
+        Publisher {
+            broker: Arc::new(broker),
+        }
+    }
+
+    /// Publishes through a shared broker.
+    pub fn from_shared(broker: Arc<dyn Broker>) -> Self {
+        Publisher { broker }
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+}
+
+impl std::ops::Deref for Publisher {
+    type Target = dyn Broker;
+
+    fn deref(&self) -> &Self::Target {
+        self.broker.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("broker", &self.broker.name())
+            .finish()
+    }
+}
