@@ -8,15 +8,21 @@
 //! - [`codec`] and [`envelope`]: JSON/protobuf bodies and the header envelope that carries
 //!   headers over brokers without headers (see `ENVELOPE.md`);
 //! - [`provider`]: dependency injection with provider sets, resolved by type at build time;
+//! - [`config`]: layered configuration (files + environment) with placeholders and watching;
 //! - [`telemetry`]: tracing + OpenTelemetry set-up and W3C propagation;
 //! - [`middleware`]: tower layers shared by every transport (tracing, recovery, metrics,
 //!   timeout, selector);
-//! - [`transport`]: the transport [`Context`] handlers see.
+//! - [`transport`]: the transport [`Context`] handlers see;
+//! - [`grpc`]: a tonic server wrapped as a [`Server`];
+//! - [`http_server`]: an axum router as a [`Server`], with `/healthz` and `/metrics`.
 
 pub mod app;
 pub mod broker;
 pub mod codec;
+pub mod config;
 pub mod envelope;
+pub mod grpc;
+pub mod http_server;
 pub mod middleware;
 pub mod provider;
 pub mod server;
@@ -32,6 +38,9 @@ pub use codec::{Codec, CodecError, Decode, Encode, Json, Protobuf};
 pub use provider::{Container, ProvideError, ProviderSet, Resolver};
 pub use server::{Endpoint, Server};
 pub use transport::{Context, Kind};
+
+/// `#[derive(Event)]` with `#[event(topic = "...", codec = "json" | "protobuf")]`.
+pub use framework_macros::Event;
 
 /// The error type handlers, servers and hooks return: any error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

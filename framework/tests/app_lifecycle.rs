@@ -189,16 +189,21 @@ async fn stop_deadline_is_enforced() {
     let mut stuck = Recorder::new("stuck", &log);
     stuck.hang_on_stop = true;
     let polite = Arc::new(Recorder::new("polite", &log));
-    let app = App::builder()
+    let builder = App::builder();
+    let stop = builder.stop_handle();
+    let app = builder
         .signals([])
         .stop_timeout(Duration::from_millis(200))
         .server(stuck)
         .shared_server(polite.clone())
+        .after_start(move |_| {
+            stop.stop();
+            futures::future::ready(Ok(()))
+        })
         .after_stop(hook(&log, "after_stop"))
         .build()
         .await
         .unwrap();
-    app.stop_handle().stop(); // requested before run: stops right after starting
     let err = timeout(Duration::from_secs(5), app.run())
         .await
         .unwrap()
@@ -264,7 +269,9 @@ async fn app_info_is_reachable_from_hooks_and_providers() {
         let info = r.get::<AppInfo>().await?;
         Ok(format!("{}@{}", info.name(), info.version()))
     });
-    let app = App::builder()
+    let builder = App::builder();
+    let stop = builder.stop_handle();
+    let app = builder
         .id("instance-1")
         .name("billing")
         .version("2.1.0")
@@ -273,6 +280,7 @@ async fn app_info_is_reachable_from_hooks_and_providers() {
         .providers(providers)
         .after_start(move |info| {
             let seen = seen_in_hook.clone();
+            stop.stop();
             async move {
                 let current = AppInfo::current().ok_or("no current app")?;
                 *seen.lock() = Some(format!(
@@ -291,7 +299,6 @@ async fn app_info_is_reachable_from_hooks_and_providers() {
         app.container().get::<String>().unwrap().as_str(),
         "billing@2.1.0"
     );
-    app.stop_handle().stop();
     app.run().await.unwrap();
     assert_eq!(
         seen.lock().as_deref(),
@@ -322,4 +329,29 @@ async fn missing_provider_fails_the_build_with_its_name() {
         message.contains("needed by app_lifecycle::NeedsDb"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_stop_during_a_hanging_start_stops_everything() {
+    let log: Log = Arc::default();
+    let mut hanging = Recorder::new("hanging", &log);
+    hanging.start_delay = Duration::from_secs(3600);
+    let app = App::builder()
+        .signals([])
+        .server(hanging)
+        .after_start(hook(&log, "after_start"))
+        .after_stop(hook(&log, "after_stop"))
+        .build()
+        .await
+        .unwrap();
+    let stop = app.stop_handle();
+    let running = tokio::spawn(app.run());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.stop();
+    timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(*log.lock(), vec!["hanging.stop", "after_stop"]);
 }

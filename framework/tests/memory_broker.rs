@@ -288,6 +288,24 @@ async fn concurrency_bounds_parallel_handlers() {
 }
 
 #[tokio::test]
+async fn batch_publish_delivers_in_order() {
+    let broker = connected().await;
+    let seen: Seen = Default::default();
+    broker
+        .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
+        .await
+        .unwrap();
+    let batch = ["1", "2", "3"].map(Message::new).to_vec();
+    broker
+        .publish_batch("t", batch, PublishOptions::default())
+        .await
+        .unwrap();
+    settle(&broker).await;
+    let bodies: Vec<_> = seen.lock().iter().map(|d| d.message.body.clone()).collect();
+    assert_eq!(bodies, vec!["1", "2", "3"]);
+}
+
+#[tokio::test]
 async fn delayed_publish_is_delivered_later() {
     let broker = connected().await;
     let seen: Seen = Default::default();
@@ -414,4 +432,61 @@ async fn middleware_stack_wraps_handlers_and_recovery_keeps_serving() {
         reason.as_deref(),
         Some("handler for t/c panicked: bad input")
     );
+}
+
+#[tokio::test]
+async fn broker_server_subscribes_at_start_and_handlers_see_the_app() {
+    use framework::broker::BrokerServer;
+    use framework::App;
+    let broker = MemoryBroker::new();
+    let apps: Arc<Mutex<Vec<String>>> = Default::default();
+    let sink = apps.clone();
+    let handler = handler_fn(move |_d: Delivery| {
+        let sink = sink.clone();
+        async move {
+            let ctx = Context::current().ok_or("no context")?;
+            let app = ctx.app().ok_or("no app")?;
+            sink.lock()
+                .push(format!("{} {}", app.name(), ctx.operation()));
+            Ok(())
+        }
+    });
+    let server = BrokerServer::new(Arc::new(broker.clone())).subscribe(
+        "orders",
+        SubscribeOptions::new("email"),
+        handler,
+    );
+    assert_eq!(server.subscriptions()[0].operation(), "orders/email");
+    let publisher = broker.clone();
+    let builder = App::builder();
+    let stop = builder.stop_handle();
+    let app = builder
+        .name("notifier")
+        .signals([])
+        .server(server)
+        .after_start(move |_| {
+            let (publisher, stop) = (publisher.clone(), stop.clone());
+            async move {
+                publisher
+                    .publish_json("orders", &serde_json::json!({"id": 1}))
+                    .await?;
+                publisher.wait_idle().await;
+                stop.stop();
+                Ok(())
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    timeout(Duration::from_secs(5), app.run())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*apps.lock(), vec!["notifier orders/email"]);
+    // Stopped: the broker is disconnected.
+    let err = broker
+        .publish("orders", Message::new("x"), PublishOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BrokerError::NotConnected));
 }

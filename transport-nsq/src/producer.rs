@@ -361,15 +361,25 @@ impl Node {
     }
 
     async fn publish(&self, config: &Config, command: Command) -> Result<(), Error> {
-        let requests = self.requests(config).await?;
-        let (reply, answer) = oneshot::channel();
-        let lost = || Error::ConnectionLost {
+        // A request dropped unanswered by a connection that was already closing was never
+        // written, so it is safe to send it once more on a fresh connection.
+        for _ in 0..2 {
+            let requests = self.requests(config).await?;
+            let (reply, answer) = oneshot::channel();
+            let request = Request {
+                command: command.clone(),
+                reply,
+            };
+            if requests.send(request).is_err() {
+                continue;
+            }
+            if let Ok(result) = answer.await {
+                return result;
+            }
+        }
+        Err(Error::ConnectionLost {
             addr: self.addr.clone(),
-        };
-        requests
-            .send(Request { command, reply })
-            .map_err(|_| lost())?;
-        answer.await.map_err(|_| lost())?
+        })
     }
 
     async fn ping(&self, config: &Config) -> Result<(), Error> {

@@ -387,3 +387,159 @@ async fn sub_error_is_reported_and_retried() {
         .expect("subscribed after retry");
     consumer.drain(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn identify_fields_and_rdy_capped_at_max_rdy_count() {
+    init_tracing();
+    let mut fake = FakeNsqd::start().await;
+    let mut config = fast_config();
+    config.max_in_flight = 100;
+    config.client_id = "cid".into();
+    config.hostname = "host.example".into();
+    config.msg_timeout = Duration::from_secs(5);
+    let consumer = consumer_on(&fake, config).await;
+    let mut conn = fake.accept().await;
+    let reply =
+        common::fake::IDENTIFY_REPLY.replace("\"max_rdy_count\":2500", "\"max_rdy_count\":3");
+    let identify = conn.handshake_with(reply.as_bytes()).await;
+    assert_eq!(identify["client_id"], "cid");
+    assert_eq!(identify["hostname"], "host.example");
+    assert_eq!(identify["msg_timeout"], 5000);
+    assert_eq!(identify["heartbeat_interval"], 1000);
+    assert!(identify["user_agent"]
+        .as_str()
+        .unwrap()
+        .starts_with("transport-nsq/"));
+    conn.expect("SUB").await;
+    conn.ok().await;
+    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 3");
+    // A plain OK to IDENTIFY (pre-negotiation nsqd) is accepted too.
+    consumer.drain(Duration::from_millis(100)).await;
+    let consumer = consumer_on(&fake, fast_config()).await;
+    let mut old = fake.accept().await;
+    old.handshake_with(b"OK").await;
+    old.expect("SUB").await;
+    old.ok().await;
+    assert_eq!(line_text(&old.expect("RDY").await), "RDY 1");
+    consumer.drain(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn set_max_in_flight_zero_pauses_and_resumes() {
+    init_tracing();
+    let mut fake = FakeNsqd::start().await;
+    let mut config = fast_config();
+    config.max_in_flight = 5;
+    let consumer = consumer_on(&fake, config).await;
+    let mut conn = fake.accept_subscribed().await;
+    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 5");
+    consumer.set_max_in_flight(0);
+    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 0");
+    consumer.set_max_in_flight(2);
+    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 2");
+    consumer.drain(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn auto_touch_while_handler_runs_and_manual_answers() {
+    init_tracing();
+    let mut fake = FakeNsqd::start().await;
+    let mut config = fast_config();
+    config.auto_touch = true;
+    config.max_in_flight = 2;
+    let consumer = Consumer::builder("t", "c")
+        .config(config)
+        .nsqd_address(fake.addr.clone())
+        .concurrency(2)
+        .handler(|m: Message| async move {
+            match m.body().as_ref() {
+                b"long" => tokio::time::sleep(Duration::from_millis(700)).await,
+                _ => {
+                    // Answer manually, later, from another task.
+                    m.disable_auto_response();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        assert!(m.requeue_without_backoff(Some(Duration::from_secs(7))));
+                        assert!(!m.finish(), "second answer is a no-op");
+                    });
+                }
+            }
+            Ok::<_, HandlerError>(())
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut conn = fake.accept().await;
+    // msg_timeout 400 ms -> TOUCH every 200 ms.
+    let reply =
+        common::fake::IDENTIFY_REPLY.replace("\"msg_timeout\":60000", "\"msg_timeout\":400");
+    conn.handshake_with(reply.as_bytes()).await;
+    conn.expect("SUB").await;
+    conn.ok().await;
+    conn.expect("RDY").await;
+    conn.send(message(1, 1, b"long")).await;
+    let mut touches = 0;
+    loop {
+        let r = conn.next().await.expect("connection open");
+        match line_text(&r) {
+            t if t == format!("TOUCH {}", id_text(1)) => touches += 1,
+            t if t == format!("FIN {}", id_text(1)) => break,
+            t if t == "NOP" => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(touches >= 2, "{touches} TOUCH while a 700 ms handler ran");
+    // Manual answer from another task; the second answer is a local no-op.
+    conn.send(message(2, 1, b"manual")).await;
+    assert_eq!(
+        line_text(&conn.expect("REQ").await),
+        format!("REQ {} 7000", id_text(2))
+    );
+    let drain = tokio::spawn(async move { consumer.drain(Duration::from_millis(100)).await });
+    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 0");
+    conn.expect("CLS").await;
+    conn.send(Frame::Response(Bytes::from_static(b"CLOSE_WAIT")))
+        .await;
+    conn.expect_eof().await;
+    assert_eq!(drain.await.unwrap().requeued, 0);
+}
+
+#[tokio::test]
+async fn auth_is_sent_only_when_required() {
+    init_tracing();
+    let mut fake = FakeNsqd::start().await;
+    let mut config = fast_config();
+    config.auth_secret = "s3cret".into();
+    let producer = Producer::new([fake.addr.clone()], config).unwrap();
+    let p = producer.clone();
+    let publish = tokio::spawn(async move { p.publish("t", "x").await });
+    let mut conn = fake.accept().await;
+    let reply =
+        common::fake::IDENTIFY_REPLY.replace("\"auth_required\":false", "\"auth_required\":true");
+    conn.handshake_with(reply.as_bytes()).await;
+    let auth = conn.expect("AUTH").await;
+    assert!(matches!(auth.body, Some(Body::Single(ref b)) if b.as_ref() == b"s3cret"));
+    conn.send(Frame::Response(Bytes::from_static(
+        br#"{"identity":"me","identity_url":"","permission_count":1}"#,
+    )))
+    .await;
+    conn.expect("PUB").await;
+    conn.ok().await;
+    tokio::time::timeout(WAIT, publish)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    // No secret configured: the connection fails with "Auth Required", AUTH is never sent.
+    let producer = Producer::new([fake.addr.clone()], fast_config()).unwrap();
+    let p = producer.clone();
+    let publish = tokio::spawn(async move { p.publish("t", "x").await });
+    let mut conn = fake.accept().await;
+    conn.handshake_with(reply.as_bytes()).await;
+    conn.expect_eof().await;
+    match tokio::time::timeout(WAIT, publish).await.unwrap().unwrap() {
+        Err(Error::Auth { reason, .. }) => assert_eq!(reason, "Auth Required"),
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}

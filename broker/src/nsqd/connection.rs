@@ -142,11 +142,8 @@ impl Conn {
         while self.read_buf.len() < MAGIC_V2.len() {
             match self.wait().await {
                 Event::Read(0) | Event::Closed | Event::ReadTimeout => return Ok(false),
-                Event::Heartbeat => {
-                    encode_response(&mut self.out, HEARTBEAT);
-                    self.flush().await?;
-                }
-                Event::Read(_) | Event::Wake => {}
+                // No frames before the client has spoken V2.
+                Event::Heartbeat | Event::Read(_) | Event::Wake => {}
             }
         }
         let magic = self.read_buf.split_to(MAGIC_V2.len());
@@ -209,7 +206,7 @@ impl Conn {
                 Flow::Continue
             }
             Err(err) => {
-                tracing::debug!(client = self.client.id, code = %err.code, text = %err.text, "client error");
+                tracing::debug!(client = self.client.id, code = %err.code, text = %err.text_lossy(), "client error");
                 encode_error(&mut self.out, &err.frame_data());
                 if err.is_fatal() {
                     Flow::Close
@@ -270,12 +267,20 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let write = self.stream.write_all(&self.out);
-        match self.settings.heartbeat_interval {
-            Some(limit) => tokio::time::timeout(limit, write)
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))??,
-            None => write.await?,
+        let limit = self.settings.heartbeat_interval;
+        let write = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, self.stream.write_all(&self.out))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))?,
+                None => self.stream.write_all(&self.out).await,
+            }
+        };
+        tokio::select! {
+            result = write => result?,
+            _ = self.client.close.cancelled() => {
+                return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "closed while writing"));
+            }
         }
         self.out.clear();
         if self.out.capacity() > 4 * 1024 * 1024 {

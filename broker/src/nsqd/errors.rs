@@ -5,16 +5,17 @@ use std::fmt::Write as _;
 use nsq_wire::command::BodyError;
 use nsq_wire::error::ErrorCode;
 
-/// An error frame to send: `"<CODE> <text>"`; fatal ones close the connection.
+/// An error frame to send: `"<CODE> <text>"`; fatal ones close the connection. The text
+/// is bytes because nsqd echoes raw parameters (which need not be UTF-8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {
     pub code: ErrorCode,
-    pub text: String,
+    pub text: Vec<u8>,
 }
 
 impl ProtocolError {
     /// An error with `code` and description `text`.
-    pub fn new(code: ErrorCode, text: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, text: impl Into<Vec<u8>>) -> Self {
         ProtocolError {
             code,
             text: text.into(),
@@ -22,8 +23,13 @@ impl ProtocolError {
     }
 
     /// `E_INVALID <text>`.
-    pub fn invalid(text: impl Into<String>) -> Self {
+    pub fn invalid(text: impl Into<Vec<u8>>) -> Self {
         ProtocolError::new(ErrorCode::Invalid, text)
+    }
+
+    /// The description, lossily decoded (for logs).
+    pub fn text_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.text).into_owned()
     }
 
     /// Whether the connection closes after this error.
@@ -37,15 +43,20 @@ impl ProtocolError {
         data.extend_from_slice(self.code.as_str().as_bytes());
         if !self.text.is_empty() || self.code != ErrorCode::BadProtocol {
             data.push(b' ');
-            data.extend_from_slice(self.text.as_bytes());
+            data.extend_from_slice(&self.text);
         }
         data
     }
 }
 
-/// Raw parameter bytes as text (`%s` in nsqd's format strings).
+/// Raw parameter bytes as text, lossily (for names that already passed validation).
 pub fn raw(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `prefix` + raw bytes + `suffix`: nsqd's `%s` of a parameter, byte for byte.
+pub fn with_raw(prefix: &str, bytes: &[u8], suffix: &str) -> Vec<u8> {
+    [prefix.as_bytes(), bytes, suffix.as_bytes()].concat()
 }
 
 /// Go's `%q` (strconv.Quote) of raw bytes.

@@ -17,8 +17,9 @@ use nsq_wire::{CLOSE_WAIT, OK};
 use super::channel::SubError;
 use super::client::ClientState;
 use super::connection::Conn;
-use super::errors::{go_quote, parse_base10, raw, BodyCommand, ProtocolError};
+use super::errors::{go_quote, parse_base10, raw, with_raw, BodyCommand, ProtocolError};
 use super::identify::identify;
+use super::inflight::InFlightError;
 use super::options::TlsRequired;
 use super::topic::Topic;
 
@@ -64,9 +65,10 @@ impl Conn {
         }
         if self.ctx.options().tls_required != TlsRequired::No {
             // TLS upgrades are not implemented yet, so no connection is ever upgraded.
-            return Err(ProtocolError::invalid(format!(
-                "cannot {} in current state (TLS required)",
-                raw(name)
+            return Err(ProtocolError::invalid(with_raw(
+                "cannot ",
+                name,
+                " in current state (TLS required)",
             )));
         }
         let done = |result: CmdResult| result.map(Step::Done);
@@ -82,9 +84,10 @@ impl Conn {
             b"SUB" => done(self.sub(&line).await),
             b"CLS" => done(self.cls()),
             b"AUTH" => self.auth_line(&line),
-            _ => Err(ProtocolError::invalid(format!(
-                "invalid command {}",
-                raw(name)
+            _ => Err(ProtocolError::invalid(with_raw(
+                "invalid command ",
+                name,
+                "",
             ))),
         }
     }
@@ -223,7 +226,7 @@ impl Conn {
         let count = match line.params.first() {
             None => 1,
             Some(param) => parse_base10(param).ok_or_else(|| {
-                ProtocolError::invalid(format!("RDY could not parse count {}", raw(param)))
+                ProtocolError::invalid(with_raw("RDY could not parse count ", param, ""))
             })?,
         };
         let max = self.ctx.options().max_rdy_count;
@@ -232,7 +235,12 @@ impl Conn {
                 "RDY count {count} out of range 0-{max}"
             )));
         }
-        self.client.ready_count.store(count, Ordering::Release);
+        let previous = self.client.ready_count.swap(count, Ordering::AcqRel);
+        if count < previous {
+            if let Some((_, channel)) = &self.sub {
+                channel.kick();
+            }
+        }
         Ok(None)
     }
 
@@ -255,9 +263,9 @@ impl Conn {
     fn fin(&mut self, line: &Line) -> CmdResult {
         let id = self.message_id(line, "FIN", 1)?;
         let channel = self.consuming_channel()?;
-        channel.finish(&self.client, &id).map_err(|err| {
-            ProtocolError::new(ErrorCode::FinFailed, format!("FIN {id} failed {err}"))
-        })?;
+        channel
+            .finish(&self.client, &id)
+            .map_err(|err| ProtocolError::new(ErrorCode::FinFailed, id_failure("FIN", &id, err)))?;
         Ok(None)
     }
 
@@ -265,14 +273,14 @@ impl Conn {
         let id = self.message_id(line, "REQ", 2)?;
         let param = &line.params[1];
         let ms = parse_base10(param).ok_or_else(|| {
-            ProtocolError::invalid(format!("REQ could not parse timeout {}", raw(param)))
+            ProtocolError::invalid(with_raw("REQ could not parse timeout ", param, ""))
         })?;
         let max = self.ctx.options().max_req_timeout;
         let delay = Duration::from_millis(ms.max(0) as u64).min(max);
         let channel = self.consuming_channel()?;
-        channel.requeue(&self.client, &id, delay).map_err(|err| {
-            ProtocolError::new(ErrorCode::ReqFailed, format!("REQ {id} failed {err}"))
-        })?;
+        channel
+            .requeue(&self.client, &id, delay)
+            .map_err(|err| ProtocolError::new(ErrorCode::ReqFailed, id_failure("REQ", &id, err)))?;
         Ok(None)
     }
 
@@ -282,7 +290,7 @@ impl Conn {
         channel
             .touch(&self.client, &id, self.settings.msg_timeout)
             .map_err(|err| {
-                ProtocolError::new(ErrorCode::TouchFailed, format!("TOUCH {id} failed {err}"))
+                ProtocolError::new(ErrorCode::TouchFailed, id_failure("TOUCH", &id, err))
             })?;
         Ok(None)
     }
@@ -291,6 +299,9 @@ impl Conn {
         self.require_state(ClientState::Subscribed, "CLS")?;
         self.client.ready_count.store(0, Ordering::Release);
         self.client.set_state(ClientState::Closing);
+        if let Some((_, channel)) = &self.sub {
+            channel.kick();
+        }
         Ok(Some(Bytes::from_static(CLOSE_WAIT)))
     }
 
@@ -322,7 +333,7 @@ impl Conn {
         };
         check_topic(topic, "DPUB topic name")?;
         let ms = parse_base10(defer).ok_or_else(|| {
-            ProtocolError::invalid(format!("DPUB could not parse timeout {}", raw(defer)))
+            ProtocolError::invalid(with_raw("DPUB could not parse timeout ", defer, ""))
         })?;
         let max_ms = self.ctx.options().max_req_timeout.as_millis() as i64;
         if ms < 0 || ms > max_ms {
@@ -380,4 +391,9 @@ fn check_topic(name: &[u8], what: &str) -> Result<(), ProtocolError> {
         ErrorCode::BadTopic,
         format!("{what} {} is not valid", go_quote(name)),
     ))
+}
+
+/// `<CMD> <id> failed <reason>` with the id's raw bytes.
+fn id_failure(cmd: &str, id: &MessageId, err: InFlightError) -> Vec<u8> {
+    with_raw(&format!("{cmd} "), id.as_bytes(), &format!(" failed {err}"))
 }

@@ -101,6 +101,11 @@ impl Client {
         c
     }
 
+    /// Closes the write half (the server sees EOF).
+    pub async fn shutdown_write(&mut self) {
+        self.stream.shutdown().await.unwrap();
+    }
+
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.unwrap();
     }

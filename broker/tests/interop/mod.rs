@@ -28,7 +28,9 @@ pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(40);
 /// `NSQ_INTEROP_PYTHON` is unset. Panics when it is set but cannot import `nsq` and `tornado`.
 pub fn python() -> Option<PathBuf> {
     let Some(python) = std::env::var_os(PYTHON_VAR) else {
-        eprintln!("NOTICE: {PYTHON_VAR} is unset; skipping pynsq interop test (run scripts/test.sh)");
+        eprintln!(
+            "NOTICE: {PYTHON_VAR} is unset; skipping pynsq interop test (run scripts/test.sh)"
+        );
         return None;
     };
     let python = PathBuf::from(python);
@@ -80,14 +82,22 @@ pub fn interop_dir() -> PathBuf {
         if candidate.join("package.json").is_file() {
             return candidate;
         }
-        assert!(dir.pop(), "no interop/ directory above {}", env!("CARGO_MANIFEST_DIR"));
+        assert!(
+            dir.pop(),
+            "no interop/ directory above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
     }
 }
 
 /// Path of a script in `interop/`, asserting that it exists.
 pub fn script(name: &str) -> PathBuf {
     let path = interop_dir().join(name);
-    assert!(path.is_file(), "interop script {} is missing", path.display());
+    assert!(
+        path.is_file(),
+        "interop script {} is missing",
+        path.display()
+    );
     path
 }
 
@@ -104,9 +114,13 @@ impl ScriptRun {
     /// output when there is none.
     pub fn json(&self) -> serde_json::Value {
         let line = self.stdout.lines().rev().find(|l| !l.trim().is_empty());
-        line.and_then(|l| serde_json::from_str(l).ok()).unwrap_or_else(|| {
-            panic!("script printed no JSON result\nstatus: {}\n{self}", self.status)
-        })
+        line.and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "script printed no JSON result\nstatus: {}\n{self}",
+                    self.status
+                )
+            })
     }
 
     /// The JSON result, asserting that the script exited 0 and reported `"ok": true`.
@@ -123,7 +137,11 @@ impl ScriptRun {
 
 impl std::fmt::Display for ScriptRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr)
+        write!(
+            f,
+            "--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        )
     }
 }
 
@@ -137,7 +155,9 @@ pub fn spawn_python(python: &Path, script_name: &str, args: &[String]) -> Runnin
 /// Starts an nsqjs script with `node`, resolving modules from `node_modules`.
 pub fn spawn_node(node_modules: &Path, script_name: &str, args: &[String]) -> Running {
     let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(script(script_name)).args(args).env("NODE_PATH", node_modules);
+    cmd.arg(script(script_name))
+        .args(args)
+        .env("NODE_PATH", node_modules);
     Running::spawn(cmd, script_name)
 }
 
@@ -163,8 +183,13 @@ impl Running {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Running { name: name.to_string(), child }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Running {
+            name: name.to_string(),
+            child,
+        }
     }
 
     /// Waits for the script to exit; kills it and panics after [`SCRIPT_TIMEOUT`].
@@ -226,7 +251,11 @@ pub fn deliveries(json: &serde_json::Value) -> Vec<serde_json::Value> {
 
 /// Asserts that every body was delivered exactly once, with attempts 1 (no redelivery).
 pub fn assert_delivered_once(json: &serde_json::Value, bodies: &[Vec<u8>]) {
-    let delivered: Vec<&serde_json::Value> = json["deliveries"].as_array().into_iter().flatten().collect();
+    let delivered: Vec<&serde_json::Value> = json["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     let mut seen: Vec<String> = delivered
         .iter()
         .map(|d| d["body_hex"].as_str().unwrap_or_default().to_string())
@@ -241,15 +270,31 @@ pub fn assert_delivered_once(json: &serde_json::Value, bodies: &[Vec<u8>]) {
 /// Asserts that every body came first with attempts 1, then again (after the script's REQ)
 /// with the same message id and attempts 2, and was finished.
 pub fn assert_requeued_once(json: &serde_json::Value, bodies: &[Vec<u8>]) {
-    assert_eq!(finished_sorted(json), hex_sorted(bodies), "finished bodies: {json}");
+    assert_eq!(
+        finished_sorted(json),
+        hex_sorted(bodies),
+        "finished bodies: {json}"
+    );
     let all = deliveries(json);
     for body in bodies {
         let body = hex(body);
-        let of_body: Vec<&serde_json::Value> =
-            all.iter().filter(|d| d["body_hex"] == body.as_str()).collect();
-        let attempts: Vec<i64> = of_body.iter().filter_map(|d| d["attempts"].as_i64()).collect();
-        assert_eq!(attempts, vec![1, 2], "body {body} delivered then redelivered: {json}");
-        assert_eq!(of_body[0]["id"], of_body[1]["id"], "same message id after REQ: {json}");
+        let of_body: Vec<&serde_json::Value> = all
+            .iter()
+            .filter(|d| d["body_hex"] == body.as_str())
+            .collect();
+        let attempts: Vec<i64> = of_body
+            .iter()
+            .filter_map(|d| d["attempts"].as_i64())
+            .collect();
+        assert_eq!(
+            attempts,
+            vec![1, 2],
+            "body {body} delivered then redelivered: {json}"
+        );
+        assert_eq!(
+            of_body[0]["id"], of_body[1]["id"],
+            "same message id after REQ: {json}"
+        );
     }
 }
 

@@ -24,6 +24,7 @@ pub struct AppBuilder {
     hooks: Hooks,
     signals: Vec<Signal>,
     stop_timeout: Duration,
+    stop: StopHandle,
 }
 
 impl Default for AppBuilder {
@@ -38,6 +39,7 @@ impl Default for AppBuilder {
             hooks: Hooks::default(),
             signals: Signal::DEFAULT.to_vec(),
             stop_timeout: Duration::from_secs(10),
+            stop: StopHandle::new(),
         }
     }
 }
@@ -149,6 +151,11 @@ impl AppBuilder {
         self
     }
 
+    /// The handle that will stop the built App (usable in hooks registered on this builder).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
     /// Resolves providers (an [`AppInfo`] is provided too) and builds the servers.
     pub async fn build(self) -> Result<App, AppError> {
         let id = self.id.unwrap_or_else(crate::broker::new_message_id);
@@ -176,7 +183,7 @@ impl AppBuilder {
             hooks: self.hooks,
             signals: self.signals,
             stop_timeout: self.stop_timeout,
-            stop: StopHandle::new(),
+            stop: self.stop,
         })
     }
 }

@@ -194,7 +194,8 @@ impl StopHandle {
         }
     }
 
-    /// Requests a graceful stop (also before `run` started: it then stops at once).
+    /// Requests a graceful stop. Servers still starting are not waited for; requested
+    /// before `run`, the App stops without serving.
     pub fn stop(&self) {
         self.sender.send_replace(true);
     }
@@ -260,9 +261,24 @@ impl App {
             let stage = HookStage::BeforeStart;
             return self.abort(AppError::Hook { stage, source }).await;
         }
-        if let Err(err) = self.start_servers().await {
-            let _ = self.stop_servers(self.deadline()).await;
-            return self.abort(err).await;
+        let mut signal = signal;
+        let started = tokio::select! {
+            biased;
+            started = self.start_servers() => started,
+            _ = self.stop.requested() => Err(None),
+            received = &mut signal => {
+                tracing::info!(signal = ?received, "signal received while starting");
+                Err(None)
+            }
+        };
+        match started {
+            Ok(()) => {}
+            Err(Some(err)) => {
+                let _ = self.stop_servers(self.deadline()).await;
+                return self.abort(err).await;
+            }
+            // Stopped while starting: a normal, graceful stop.
+            Err(None) => return self.shut_down().await,
         }
         tracing::info!(app = self.info.name(), id = self.info.id(), "started");
         let reason = match self.run_hooks(HookStage::AfterStart).await {
@@ -292,7 +308,8 @@ impl App {
         Ok(())
     }
 
-    async fn start_servers(&self) -> Result<(), AppError> {
+    /// `Err(Some(_))`: a server failed to start.
+    async fn start_servers(&self) -> Result<(), Option<AppError>> {
         let mut starting: FuturesUnordered<_> = self
             .servers
             .iter()
@@ -302,7 +319,7 @@ impl App {
             if let Err(source) = result {
                 let server = server.name().to_string();
                 tracing::error!(%server, %source, "server failed to start; stopping the others");
-                return Err(AppError::Start { server, source });
+                return Err(Some(AppError::Start { server, source }));
             }
         }
         let endpoints = self.servers.iter().filter_map(|s| s.endpoint()).collect();

@@ -22,6 +22,31 @@ pub struct Delivery {
     pub attempts: u16,
     /// Transport context: kind, operation `topic/channel`, headers.
     pub context: Context,
+    /// Transport-specific extras (e.g. a handle to touch an NSQ message).
+    pub extensions: http::Extensions,
+}
+
+impl Delivery {
+    /// A delivery of `message` on `(topic, channel)` through transport `kind`; the context's
+    /// operation is `topic/channel` and its headers are the message's.
+    pub fn new(
+        kind: crate::Kind,
+        topic: impl Into<String>,
+        channel: impl Into<String>,
+        message: Message,
+        attempts: u16,
+    ) -> Self {
+        let (topic, channel) = (topic.into(), channel.into());
+        let context = Context::new(kind, format!("{topic}/{channel}"), message.headers.clone());
+        Delivery {
+            message,
+            topic,
+            channel,
+            attempts,
+            context,
+            extensions: http::Extensions::new(),
+        }
+    }
 }
 
 impl Transported for Delivery {

@@ -16,7 +16,7 @@ use super::options::{PublishOptions, SubscribeOptions, SubscriptionKey};
 use super::{Broker, BrokerError};
 use crate::app::AppInfo;
 use crate::telemetry::inject_current;
-use crate::transport::{Context, Kind};
+use crate::transport::Kind;
 use crate::BoxError;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -395,15 +395,15 @@ impl Consumer {
     }
 
     async fn call_handler(&self, message: Message, attempts: u16) -> Result<(), BoxError> {
-        let context = Context::new(Kind::MEMORY, self.key.operation(), message.headers.clone())
-            .with_app(self.app.clone());
-        let delivery = Delivery {
+        let mut delivery = Delivery::new(
+            Kind::MEMORY,
+            &self.key.topic,
+            &self.key.channel,
             message,
-            topic: self.key.topic.clone(),
-            channel: self.key.channel.clone(),
             attempts,
-            context: context.clone(),
-        };
+        );
+        delivery.context = delivery.context.with_app(self.app.clone());
+        let context = delivery.context.clone();
         let call = tower::ServiceExt::oneshot(self.handler.clone(), delivery);
         match AssertUnwindSafe(context.scope(call)).catch_unwind().await {
             Ok(result) => result,

@@ -9,6 +9,7 @@ mod handler;
 pub mod memory;
 mod message;
 mod options;
+mod server;
 
 pub use handler::{
     handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack, Permanent,
@@ -16,11 +17,13 @@ pub use handler::{
 pub use memory::MemoryBroker;
 pub use message::{header, new_message_id, Headers, Message};
 pub use options::{Backoff, PublishOptions, SubscribeOptions, SubscriptionKey};
+pub use server::BrokerServer;
 
 use crate::codec::CodecError;
 use crate::envelope::EnvelopeError;
 use crate::BoxError;
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Why a broker operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,20 @@ pub trait Broker: Send + Sync + 'static {
         options: PublishOptions,
     ) -> Result<(), BrokerError>;
 
+    /// Publishes several messages to `topic`, in order. The default publishes one by one;
+    /// brokers with a batch command (NSQ `MPUB`) override it to send them at once.
+    async fn publish_batch(
+        &self,
+        topic: &str,
+        messages: Vec<Message>,
+        options: PublishOptions,
+    ) -> Result<(), BrokerError> {
+        for message in messages {
+            self.publish(topic, message, options.clone()).await?;
+        }
+        Ok(())
+    }
+
     /// Runs `handler` for every message on `(topic, options.channel)`.
     async fn subscribe(
         &self,
@@ -102,7 +119,24 @@ pub trait Broker: Send + Sync + 'static {
     async fn unsubscribe(&self, topic: &str, channel: &str) -> Result<(), BrokerError>;
 }
 
-/// A type published to a fixed topic (derive it with `framework_macros::Event`).
+/// A type published to a fixed topic; derive it with `#[derive(framework::Event)]`.
+///
+/// ```
+/// #[derive(framework::Event, serde::Serialize, serde::Deserialize)]
+/// #[event(topic = "order.created")]
+/// struct OrderCreated { id: String }
+///
+/// use framework::Event;
+/// assert_eq!(OrderCreated::TOPIC, "order.created");
+/// ```
+///
+/// Topic names are checked against NSQ's rules when compiling:
+///
+/// ```compile_fail
+/// #[derive(framework::Event, serde::Serialize, serde::Deserialize)]
+/// #[event(topic = "not a valid topic")]
+/// struct Bad { id: String }
+/// ```
 pub trait Event: Sized {
     /// The topic events of this type go to.
     const TOPIC: &'static str;
@@ -148,3 +182,56 @@ pub trait BrokerExt: Broker {
 }
 
 impl<B: Broker + ?Sized> BrokerExt for B {}
+
+/// A clonable handle for publishing through any [`Broker`]; provide it in the data layer.
+/// Derefs to `dyn Broker`, so [`BrokerExt`]'s `publish_event` and friends work on it.
+///
+/// ```
+/// use framework::broker::{MemoryBroker, Publisher};
+/// use framework::{Broker, BrokerExt};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), framework::BoxError> {
+/// let publisher = Publisher::new(MemoryBroker::new());
+/// publisher.connect().await?;
+/// publisher.publish_json("orders", &serde_json::json!({"id": 1})).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Publisher {
+    broker: Arc<dyn Broker>,
+}
+
+impl Publisher {
+    /// Publishes through `broker`.
+    pub fn new(broker: impl Broker) -> Self {
+        Publisher {
+            broker: Arc::new(broker),
+        }
+    }
+
+    /// Publishes through a shared broker.
+    pub fn from_shared(broker: Arc<dyn Broker>) -> Self {
+        Publisher { broker }
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Arc<dyn Broker> {
+        &self.broker
+    }
+}
+
+impl std::ops::Deref for Publisher {
+    type Target = dyn Broker;
+
+    fn deref(&self) -> &Self::Target {
+        self.broker.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("broker", &self.broker.name())
+            .finish()
+    }
+}

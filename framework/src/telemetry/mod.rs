@@ -68,7 +68,8 @@ pub enum TelemetryError {
     AlreadyInstalled(#[from] tracing_subscriber::util::TryInitError),
 }
 
-/// Keeps telemetry running; dropping it flushes and shuts down the span exporter.
+/// Keeps telemetry running; [`shutdown`](Self::shutdown) (or dropping it) flushes and shuts
+/// down the span exporter.
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
@@ -78,6 +79,21 @@ impl TelemetryGuard {
     /// Whether spans are exported over OTLP.
     pub fn exports_spans(&self) -> bool {
         self.provider.is_some()
+    }
+
+    /// Flushes and shuts down the exporter without blocking the async runtime (prefer this
+    /// to dropping the guard inside a current-thread runtime, where the exporter's network
+    /// task could not run during the flush).
+    pub async fn shutdown(mut self) {
+        let Some(provider) = self.provider.take() else {
+            return;
+        };
+        let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "flushing spans at shutdown failed"),
+            Err(err) => tracing::warn!(%err, "span flush task failed"),
+        }
     }
 }
 

@@ -58,8 +58,16 @@ pub struct IdentifyRequest {
 
 impl IdentifyRequest {
     /// Parses an IDENTIFY body; `Err` covers both "not a JSON object" and wrong field types.
+    /// Like Go's `json.Unmarshal` into a struct, a bare `null` yields all defaults, while
+    /// arrays, strings and numbers are rejected.
     pub fn from_json(body: &[u8]) -> Result<IdentifyRequest, serde_json::Error> {
-        serde_json::from_slice(body)
+        match serde_json::from_slice::<serde_json::Value>(body)? {
+            serde_json::Value::Null => Ok(IdentifyRequest::default()),
+            value @ serde_json::Value::Object(_) => serde_json::from_value(value),
+            other => Err(serde::de::Error::custom(format!(
+                "IDENTIFY body must be a JSON object, got {other}"
+            ))),
+        }
     }
 
     /// Encodes the request as compact JSON.
@@ -160,10 +168,21 @@ mod tests {
             br#"{"feature_negotiation":1}"#,
             br#"{"sample_rate":1.5}"#,
             br#"[1,2]"#,
+            br#"[]"#,
+            br#""x""#,
+            br#"5"#,
             br#"{"sample_rate":4294967296}"#,
         ] {
             assert!(IdentifyRequest::from_json(body).is_err(), "{body:?}");
         }
+    }
+
+    #[test]
+    fn request_null_body_is_all_defaults() {
+        assert_eq!(
+            IdentifyRequest::from_json(b"null").unwrap(),
+            IdentifyRequest::default()
+        );
     }
 
     #[test]

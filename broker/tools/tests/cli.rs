@@ -1,0 +1,160 @@
+//! `nsq pub` and `nsq tail` end to end against the embedded nsqd, with Go-style and
+//! GNU-style flags.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use broker::nsqd::{Nsqd, NsqdOptions};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn start_nsqd() -> Nsqd {
+    Nsqd::start(NsqdOptions {
+        tcp_address: "127.0.0.1:0".parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn nsq() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nsq"));
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+/// Runs `nsq pub` with `input` on stdin; returns (success, stderr).
+async fn run_pub(args: &[&str], input: &[u8]) -> (bool, String) {
+    let mut child = nsq()
+        .arg("pub")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("nsq pub did not finish")
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn run_tail(args: &[&str]) -> String {
+    let out = tokio::time::timeout(
+        WAIT,
+        nsq()
+            .arg("tail")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output(),
+    )
+    .await
+    .expect("nsq tail did not finish")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "nsq tail failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn pub_lines_then_tail_them() {
+    let nsqd = start_nsqd().await;
+    let addr = nsqd.tcp_addr().to_string();
+    let (ok, stderr) = run_pub(
+        &["-topic=cli", "-nsqd-tcp-address", &addr],
+        b"first\n\nsecond line\nthird",
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let out = run_tail(&["--topic", "cli", "--nsqd-tcp-address", &addr, "-n", "3"]).await;
+    assert_eq!(out, "first\nsecond line\nthird\n");
+    nsqd.shutdown().await;
+}
+
+#[tokio::test]
+async fn pub_to_every_nsqd_and_tail_with_print_topic() {
+    let a = start_nsqd().await;
+    let b = start_nsqd().await;
+    let (addr_a, addr_b) = (a.tcp_addr().to_string(), b.tcp_addr().to_string());
+    let (ok, stderr) = run_pub(
+        &[
+            "--topic",
+            "both",
+            "--nsqd-tcp-address",
+            &addr_a,
+            "--nsqd-tcp-address",
+            &addr_b,
+            "--delimiter",
+            ",",
+        ],
+        b"x,y",
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    for addr in [&addr_a, &addr_b] {
+        let out = run_tail(&[
+            "-topic",
+            "both",
+            "-channel",
+            "tail",
+            "-nsqd-tcp-address",
+            addr,
+            "-print-topic",
+            "-n=2",
+        ])
+        .await;
+        assert_eq!(out, "both | x\nboth | y\n");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_arguments_are_errors() {
+    let (ok, stderr) = run_pub(
+        &["--topic", "t", "--nsqd-tcp-address", "127.0.0.1:1"],
+        b"x\n",
+    )
+    .await;
+    assert!(!ok);
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    let (ok, stderr) = run_pub(
+        &[
+            "--topic",
+            "t",
+            "--nsqd-tcp-address",
+            "127.0.0.1:1",
+            "--producer-opt",
+            "max_in_flight=x",
+        ],
+        b"",
+    )
+    .await;
+    assert!(!ok);
+    assert!(stderr.contains("producer-opt"), "{stderr}");
+    let out = nsq()
+        .args(["tail", "--topic", "t", "--nsqd-tcp-address", "127.0.0.1:1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not subscribe"));
+    let out = nsq().args(["tail", "--topic", "t"]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--nsqd-tcp-address or --lookupd-http-address required"));
+}

@@ -1,0 +1,81 @@
+//! `#[derive(Event)]`: topic and codec from the annotation, publish without a topic string.
+
+use framework::broker::{handler_fn, Delivery, MemoryBroker};
+use framework::{Broker, BrokerExt, Event, SubscribeOptions};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Event, serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+#[event(topic = "order.created")]
+struct OrderCreated {
+    id: String,
+    amount_cents: u64,
+}
+
+#[derive(Event, Clone, PartialEq, prost::Message)]
+#[event(topic = "payment.settled", codec = "protobuf")]
+struct PaymentSettled {
+    #[prost(string, tag = "1")]
+    order_id: String,
+}
+
+#[test]
+fn topic_and_codec_come_from_the_annotation() {
+    assert_eq!(OrderCreated::TOPIC, "order.created");
+    assert_eq!(PaymentSettled::TOPIC, "payment.settled");
+    let order = OrderCreated {
+        id: "o-1".into(),
+        amount_cents: 1250,
+    };
+    let message = order.to_message().unwrap();
+    assert_eq!(message.content_type(), Some("application/json"));
+    assert_eq!(OrderCreated::from_message(&message).unwrap(), order);
+    let payment = PaymentSettled {
+        order_id: "o-1".into(),
+    }
+    .to_message()
+    .unwrap();
+    assert_eq!(payment.content_type(), Some("application/x-protobuf"));
+    assert_eq!(
+        PaymentSettled::from_message(&payment).unwrap().order_id,
+        "o-1"
+    );
+    assert!(OrderCreated::from_message(&payment).is_err());
+}
+
+#[tokio::test]
+async fn publish_event_reaches_a_subscriber_of_its_topic() {
+    let broker = MemoryBroker::new();
+    broker.connect().await.unwrap();
+    let received: Arc<Mutex<Vec<OrderCreated>>> = Arc::default();
+    let sink = received.clone();
+    let handler = handler_fn(move |d: Delivery| {
+        let sink = sink.clone();
+        async move {
+            sink.lock().push(OrderCreated::from_message(&d.message)?);
+            Ok(())
+        }
+    });
+    broker
+        .subscribe(OrderCreated::TOPIC, SubscribeOptions::new("email"), handler)
+        .await
+        .unwrap();
+    broker
+        .publish_event(&OrderCreated {
+            id: "o-9".into(),
+            amount_cents: 5,
+        })
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), broker.wait_idle())
+        .await
+        .unwrap();
+    assert_eq!(
+        *received.lock(),
+        vec![OrderCreated {
+            id: "o-9".into(),
+            amount_cents: 5
+        }]
+    );
+}
