@@ -100,7 +100,9 @@ fn record(histogram: &Mutex<Histogram<u64>>, origin: Instant, body: &Bytes) {
     let Some(stamp) = body.get(..8) else { return };
     let sent_us = u64::from_be_bytes(stamp.try_into().unwrap_or([0; 8]));
     let now_us = origin.elapsed().as_micros() as u64;
-    histogram.lock().saturating_record(now_us.saturating_sub(sent_us).max(1));
+    histogram
+        .lock()
+        .saturating_record(now_us.saturating_sub(sent_us).max(1));
 }
 
 fn stamped_body(origin: Instant, size: usize) -> Bytes {
