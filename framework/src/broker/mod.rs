@@ -12,7 +12,8 @@ mod options;
 mod server;
 
 pub use handler::{
-    handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack, Permanent,
+    event_handler, handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack,
+    Permanent,
 };
 pub use memory::MemoryBroker;
 pub use message::{header, new_message_id, Headers, Message};
