@@ -15,6 +15,8 @@ pub mod error;
 pub mod lookupd;
 mod producer;
 pub mod rdy;
+mod stream;
+mod tls;
 
 pub use backoff::BackoffStrategy;
 pub use config::{Config, ConfigError};
