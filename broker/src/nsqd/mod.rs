@@ -39,6 +39,7 @@ mod lookup_peer;
 pub mod metadata;
 mod options;
 mod protocol_v2;
+mod statsd;
 mod tcp;
 
 use std::net::SocketAddr;
@@ -118,6 +119,7 @@ impl Nsqd {
             }
         });
         ctx.set_lookup(lookup::start_for_nsqd(&ctx, &tracker));
+        statsd::spawn(&ctx);
         tracing::info!(tcp = %ctx.tcp_addr(), http = %ctx.http_addr(), version = VERSION, "nsqd started");
         Ok(Nsqd {
             ctx,
