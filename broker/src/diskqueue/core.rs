@@ -271,31 +271,38 @@ impl Core {
 
     // ---- writing --------------------------------------------------------------------------
 
-    /// Appends one record; returns its sequence number.
-    pub fn put(&mut self, data: &[u8]) -> Result<u64, DiskQueueError> {
+    /// Appends one record whose payload `encode` writes straight into the write buffer (no
+    /// intermediate allocation); returns its sequence number.
+    pub fn put_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<u64, DiskQueueError> {
         if self.closed {
             return Err(DiskQueueError::Closed(self.name.clone()));
-        }
-        let size = data.len();
-        if !self.limits().allows(size as i64) {
-            return Err(DiskQueueError::InvalidMessageSize {
-                size,
-                min: self.opts.min_msg_size,
-                max: self.opts.max_msg_size,
-            });
         }
         if self.write_failing {
             // The disk is failing: retry the backlog first and refuse new records until it
             // succeeds, so publishers hear about the error (Go fails each write at once).
             self.flush()?;
         }
+        let mut before = self.pending.len();
+        self.pending.extend_from_slice(&[0; 4]);
+        encode(&mut self.pending);
+        let size = self.pending.len() - before - 4;
+        if !self.limits().allows(size as i64) {
+            self.pending.truncate(before);
+            return Err(DiskQueueError::InvalidMessageSize {
+                size,
+                min: self.opts.min_msg_size,
+                max: self.opts.max_msg_size,
+            });
+        }
+        self.pending[before..before + 4].copy_from_slice(&(size as u32).to_be_bytes());
         let total = 4 + size as i64;
         if self.write.pos > 0 && self.write.pos + total > self.opts.max_bytes_per_file as i64 {
+            // The record starts the next file; everything before it goes to the current one.
+            let record = self.pending.split_off(before);
             self.roll_write_file()?;
+            before = self.pending.len();
+            self.pending.extend_from_slice(&record);
         }
-        let before = self.pending.len();
-        self.pending.extend_from_slice(&(size as u32).to_be_bytes());
-        self.pending.extend_from_slice(data);
         self.write.pos += total;
         if self.opts.write_through || self.pending.len() >= FLUSH_THRESHOLD {
             if let Err(e) = self.flush() {

@@ -196,9 +196,15 @@ impl DiskQueue {
     /// Appends a record (buffered; durable after the next sync). Fails on a closed queue, a
     /// payload outside the size limits, or a disk error.
     pub fn put(&self, data: &[u8]) -> Result<(), DiskQueueError> {
+        self.put_with(|buf| buf.extend_from_slice(data))
+    }
+
+    /// Appends a record whose payload `encode` writes directly into the queue's write buffer
+    /// (avoids building the payload separately, e.g. `|buf| message.encode(buf)`).
+    pub fn put_with(&self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), DiskQueueError> {
         let wake_syncer = {
             let mut core = self.shared.core.lock();
-            core.put(data)?;
+            core.put_with(encode)?;
             self.wants_sync(&mut core)
         };
         self.shared.readable.notify_waiters();

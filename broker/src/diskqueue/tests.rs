@@ -620,3 +620,22 @@ async fn write_through_writes_each_record_at_once() {
     queue.close_blocking().unwrap();
     assert_eq!(meta_text(dir.path(), "wt"), "3\n0,0\n0,51\n");
 }
+
+#[tokio::test]
+async fn put_with_encodes_in_place_and_checks_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = DiskQueue::open("pw", dir.path(), small_files(40)).unwrap();
+    for i in 0..5 {
+        queue
+            .put_with(|buf| buf.extend_from_slice(&body(i)))
+            .unwrap();
+    }
+    assert!(matches!(
+        queue.put_with(|_| {}),
+        Err(DiskQueueError::InvalidMessageSize { size: 0, .. })
+    ));
+    // 17-byte records, 40-byte files: two per file.
+    assert_eq!(queue.meta().write, Position::new(2, 17));
+    assert_eq!(drain(&queue), (0..5).map(body).collect::<Vec<_>>());
+    queue.close().await.unwrap();
+}

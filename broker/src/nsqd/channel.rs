@@ -4,7 +4,7 @@
 //! Locking: one mutex per channel, held only for short synchronous sections; it is never
 //! held while taking a topic lock (topic → channel is the only nesting).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +47,9 @@ struct ChannelState {
     in_flight: InFlightTable,
     deferred: DeferredQueue,
     consumers: HashMap<u64, Arc<ClientShared>>,
-    /// Ready consumers that found the queue empty; all are woken by the next message.
-    hungry: Vec<Arc<ClientShared>>,
+    /// Consumers that found the queue empty while ready, in arrival order. Each queued
+    /// message wakes one of them that is still ready (see [`wake_hungry`]).
+    hungry: VecDeque<Arc<ClientShared>>,
     paused: bool,
     /// The due time the timer task currently sleeps until.
     timer_target: Option<Instant>,
@@ -98,7 +99,7 @@ impl Channel {
                 in_flight: InFlightTable::default(),
                 deferred: DeferredQueue::default(),
                 consumers: HashMap::new(),
-                hungry: Vec::new(),
+                hungry: VecDeque::new(),
                 paused: false,
                 timer_target: None,
             }),
@@ -149,20 +150,18 @@ impl Channel {
         I: IntoIterator<Item = (Message, Duration)>,
     {
         let mut st = self.state.lock();
-        let mut queued = false;
+        let mut queued = 0;
         let now = Instant::now();
         for (msg, defer) in items {
             self.message_count.fetch_add(1, Ordering::Relaxed);
             if defer.is_zero() {
-                queued |= self.enqueue(&mut st, msg);
+                queued += usize::from(self.enqueue(&mut st, msg));
             } else {
                 st.deferred.push(msg, now + defer);
                 self.arm_timer(&mut st, now + defer);
             }
         }
-        if queued {
-            wake_hungry(&mut st);
-        }
+        wake_hungry(&mut st, queued);
     }
 
     /// Adds a consumer (SUB).
@@ -189,7 +188,14 @@ impl Channel {
         let mut st = self.state.lock();
         st.consumers.remove(&client_id);
         st.hungry.retain(|c| c.id != client_id);
+        kick(&mut st);
         st.consumers.len()
+    }
+
+    /// A consumer became less ready (lower RDY, CLS): a wake-up it received may now go
+    /// unused, so hand one to another waiting consumer if messages are queued.
+    pub(crate) fn kick(&self) {
+        kick(&mut self.state.lock());
     }
 
     /// Takes up to `max` messages for `client`, marking them in flight. When the queue runs
@@ -212,7 +218,7 @@ impl Channel {
         while out.len() - start < max {
             let Some(item) = st.queue.pop() else {
                 if !st.hungry.iter().any(|c| c.id == client.id) {
-                    st.hungry.push(client.clone());
+                    st.hungry.push_back(client.clone());
                 }
                 break;
             };
@@ -265,9 +271,8 @@ impl Channel {
         client.requeue_count.fetch_add(1, Ordering::Relaxed);
         self.requeue_count.fetch_add(1, Ordering::Relaxed);
         if delay.is_zero() {
-            if self.enqueue(&mut st, entry.msg) {
-                wake_hungry(&mut st);
-            }
+            let queued = usize::from(self.enqueue(&mut st, entry.msg));
+            wake_hungry(&mut st, queued);
         } else {
             let due = Instant::now() + delay;
             st.deferred.push(entry.msg, due);
@@ -407,21 +412,19 @@ impl Channel {
     fn process_timers(&self) -> Option<Instant> {
         let now = Instant::now();
         let mut st = self.state.lock();
-        let mut queued = false;
+        let mut queued = 0;
         while let Some(entry) = st.in_flight.pop_expired(now) {
             self.timeout_count.fetch_add(1, Ordering::Relaxed);
             if let Some(owner) = st.consumers.get(&entry.client_id) {
                 owner.in_flight.fetch_sub(1, Ordering::AcqRel);
                 owner.wake.notify_one();
             }
-            queued |= self.enqueue(&mut st, entry.msg);
+            queued += usize::from(self.enqueue(&mut st, entry.msg));
         }
         while let Some(msg) = st.deferred.pop_due(now) {
-            queued |= self.enqueue(&mut st, msg);
+            queued += usize::from(self.enqueue(&mut st, msg));
         }
-        if queued {
-            wake_hungry(&mut st);
-        }
+        wake_hungry(&mut st, queued);
         let next = match (st.in_flight.next_deadline(), st.deferred.next_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -431,9 +434,25 @@ impl Channel {
     }
 }
 
-fn wake_hungry(st: &mut ChannelState) {
-    for client in st.hungry.drain(..) {
-        client.wake.notify_one();
+/// Wakes up to `count` waiting consumers that are still ready. Consumers that stopped
+/// being ready are dropped from the list: they register again the next time they find
+/// the queue empty while ready. A woken consumer that loses readiness before it runs is
+/// covered by [`kick`].
+fn wake_hungry(st: &mut ChannelState, mut count: usize) {
+    while count > 0 {
+        let Some(client) = st.hungry.pop_front() else {
+            return;
+        };
+        if client.is_ready() {
+            client.wake.notify_one();
+            count -= 1;
+        }
+    }
+}
+
+fn kick(st: &mut ChannelState) {
+    if !st.queue.is_empty() {
+        wake_hungry(st, 1);
     }
 }
 
@@ -453,5 +472,94 @@ async fn run_timers(channel: Arc<Channel>) {
             _ = channel.timer_wake.notified() => {}
             _ = sleep => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nsqd::client::ClientState;
+    use bytes::Bytes;
+
+    fn limits() -> ChannelLimits {
+        ChannelLimits {
+            mem_queue_size: 100,
+            max_msg_timeout: Duration::from_secs(60),
+            max_channel_consumers: 0,
+        }
+    }
+
+    fn consumer(channel: &Channel, id: u64, rdy: i64) -> Arc<ClientShared> {
+        let client = Arc::new(ClientShared::new(
+            id,
+            "127.0.0.1:1".parse().unwrap(),
+            CancellationToken::new(),
+        ));
+        client.set_state(ClientState::Subscribed);
+        client.ready_count.store(rdy, Ordering::Release);
+        channel.add_consumer(client.clone()).unwrap();
+        client
+    }
+
+    fn msg(n: u64) -> Message {
+        Message {
+            timestamp: 0,
+            attempts: 0,
+            id: MessageId::from_u64(n),
+            body: Bytes::from_static(b"x"),
+        }
+    }
+
+    async fn woken(client: &ClientShared) -> bool {
+        tokio::time::timeout(Duration::from_millis(100), client.wake.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn one_message_wakes_one_ready_consumer_and_kick_passes_it_on() {
+        let channel = Channel::new("t", "c", limits(), None);
+        let a = consumer(&channel, 1, 1);
+        let b = consumer(&channel, 2, 1);
+        let mut out = Vec::new();
+        channel.take(&a, 1, 0, Duration::from_secs(1), &mut out);
+        channel.take(&b, 1, 0, Duration::from_secs(1), &mut out);
+        assert!(out.is_empty());
+
+        channel.put([(msg(1), Duration::ZERO)]);
+        assert!(woken(&a).await);
+        assert!(!woken(&b).await);
+
+        // A lowers its RDY before taking the message: B must get the wake-up instead.
+        a.ready_count.store(0, Ordering::Release);
+        channel.kick();
+        assert!(woken(&b).await);
+        channel.take(&b, 1, 0, Duration::from_secs(1), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].attempts, 1);
+        assert_eq!(b.in_flight.load(Ordering::Acquire), 1);
+        channel.delete();
+    }
+
+    #[tokio::test]
+    async fn timeout_requeues_and_frees_the_owner() {
+        let channel = Channel::new("t", "c", limits(), None);
+        let a = consumer(&channel, 1, 1);
+        channel.put([(msg(1), Duration::ZERO)]);
+        let mut out = Vec::new();
+        channel.take(&a, 1, 0, Duration::from_millis(50), &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(woken(&a).await || woken(&a).await);
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while a.in_flight.load(Ordering::Acquire) != 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let stats = channel.stats(false);
+        assert_eq!(stats.timeout_count, 1);
+        assert_eq!(stats.depth, 1);
+        channel.delete();
     }
 }

@@ -267,12 +267,20 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let write = self.stream.write_all(&self.out);
-        match self.settings.heartbeat_interval {
-            Some(limit) => tokio::time::timeout(limit, write)
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))??,
-            None => write.await?,
+        let limit = self.settings.heartbeat_interval;
+        let write = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, self.stream.write_all(&self.out))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))?,
+                None => self.stream.write_all(&self.out).await,
+            }
+        };
+        tokio::select! {
+            result = write => result?,
+            _ = self.client.close.cancelled() => {
+                return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "closed while writing"));
+            }
         }
         self.out.clear();
         if self.out.capacity() > 4 * 1024 * 1024 {

@@ -34,6 +34,8 @@ mod connection;
 mod guid;
 mod identify;
 mod inflight;
+pub mod lookup;
+mod lookup_peer;
 pub mod metadata;
 mod options;
 mod protocol_v2;
@@ -115,6 +117,7 @@ impl Nsqd {
                 tracing::error!(%err, "HTTP server failed");
             }
         });
+        ctx.set_lookup(lookup::start_for_nsqd(&ctx, &tracker));
         tracing::info!(tcp = %ctx.tcp_addr(), http = %ctx.http_addr(), version = VERSION, "nsqd started");
         Ok(Nsqd {
             ctx,

@@ -235,7 +235,12 @@ impl Conn {
                 "RDY count {count} out of range 0-{max}"
             )));
         }
-        self.client.ready_count.store(count, Ordering::Release);
+        let previous = self.client.ready_count.swap(count, Ordering::AcqRel);
+        if count < previous {
+            if let Some((_, channel)) = &self.sub {
+                channel.kick();
+            }
+        }
         Ok(None)
     }
 
@@ -294,6 +299,9 @@ impl Conn {
         self.require_state(ClientState::Subscribed, "CLS")?;
         self.client.ready_count.store(0, Ordering::Release);
         self.client.set_state(ClientState::Closing);
+        if let Some((_, channel)) = &self.sub {
+            channel.kick();
+        }
         Ok(Some(Bytes::from_static(CLOSE_WAIT)))
     }
 
