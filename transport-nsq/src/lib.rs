@@ -6,6 +6,7 @@
 //! * [`lookupd`]: discovery of nsqd through nsqlookupd's HTTP API.
 
 pub mod backoff;
+mod compress;
 pub mod config;
 pub mod conn;
 mod consumer;
