@@ -27,7 +27,7 @@ def parse_args():
     parser.add_argument("--channel", required=True)
     parser.add_argument("--expect", type=int, required=True, help="messages to finish")
     parser.add_argument("--expect-nsqd", type=int, default=1, help="distinct nsqd to reach")
-    parser.add_argument("--poll-interval", type=float, default=1.0, help="lookupd poll (s)")
+    parser.add_argument("--poll-interval", type=int, default=1, help="lookupd poll (s)")
     parser.add_argument("--timeout", type=float, default=30.0, help="give up after seconds")
     return parser.parse_args()
 
