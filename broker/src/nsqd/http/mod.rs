@@ -10,6 +10,7 @@ mod admin;
 mod body;
 mod config;
 mod info;
+mod log_level;
 mod params;
 mod publish;
 mod response;
@@ -27,6 +28,7 @@ use axum::Router;
 use futures::FutureExt;
 
 use super::context::NsqdContext;
+pub use log_level::install_log_level_setter;
 pub use response::{ApiError, ApiResult, Reply, NSQ_CONTENT_TYPE};
 
 /// The nsqd HTTP routes, sharing `ctx` with the TCP side.
