@@ -10,3 +10,7 @@ fi
 if [ ! -d interop/node_modules/nsqjs ]; then
   (cd interop && npm install --no-audit --no-fund --silent)
 fi
+# Headless Chromium + chromedriver for the nsqadmin browser test (Debian packages).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi

@@ -2,6 +2,10 @@
 //! [`Metrics`], `GET /metrics` in the Prometheus text format. Binds its address (port 0
 //! allowed) and stops gracefully (in-flight requests finish, up to the deadline).
 //!
+//! Your routes run behind the shared middleware (outermost first): error -> HTTP status
+//! (panic -> 500, timeout -> 504), transport [`Context`](crate::Context) (kind `http`,
+//! operation `METHOD /matched/{path}`), tracing, metrics, recovery, timeout, your stack.
+//!
 //! ```
 //! use framework::http_server::{HttpConfig, HttpServer};
 //! use framework::middleware::Metrics;
@@ -12,6 +16,10 @@
 //!     .router(Router::new().route("/hello", get(|| async { "hello" })));
 //! # drop(server);
 //! ```
+
+mod pipeline;
+
+pub use pipeline::HttpStack;
 
 use crate::app::AppInfo;
 use crate::middleware::Metrics;
@@ -33,12 +41,16 @@ use tokio::time::Instant;
 pub struct HttpConfig {
     /// Address to bind; port 0 picks a free port.
     pub address: SocketAddr,
+    /// Per-request time limit for your routes (`"5s"`); none by default.
+    #[serde(with = "crate::config::duration::option")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             address: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            timeout: None,
         }
     }
 }
@@ -52,6 +64,9 @@ struct Running {
 pub struct HttpServer {
     config: HttpConfig,
     router: Mutex<Option<Router>>,
+    routes: Mutex<Option<Router>>,
+    stack: HttpStack,
+    metrics: Option<Metrics>,
     local_addr: Mutex<Option<SocketAddr>>,
     running: Mutex<Option<Running>>,
 }
@@ -63,18 +78,34 @@ impl HttpServer {
         HttpServer {
             config,
             router: Mutex::new(Some(router)),
+            routes: Mutex::new(Some(Router::new())),
+            stack: HttpStack::new(),
+            metrics: None,
             local_addr: Mutex::new(None),
             running: Mutex::new(None),
         }
     }
 
-    /// Merges your routes.
-    pub fn router(self, routes: Router) -> Self {
-        self.update(|router| router.merge(routes))
+    /// Merges your routes (served behind the middleware).
+    pub fn router(self, more: Router) -> Self {
+        {
+            let mut routes = self.routes.lock();
+            if let Some(current) = routes.take() {
+                *routes = Some(current.merge(more));
+            }
+        }
+        self
     }
 
-    /// Serves `metrics` at `GET /metrics`.
-    pub fn metrics(self, metrics: Metrics) -> Self {
+    /// Adds your own middleware, inside the built-in layers.
+    pub fn middleware(mut self, stack: HttpStack) -> Self {
+        self.stack = stack;
+        self
+    }
+
+    /// Serves `metrics` at `GET /metrics` and records your routes' requests in them.
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics.clone());
         self.update(|router| {
             router.route(
                 "/metrics",
@@ -116,12 +147,20 @@ impl Server for HttpServer {
         "http"
     }
 
-    async fn start(&self, _app: &AppInfo) -> Result<(), BoxError> {
+    async fn start(&self, app: &AppInfo) -> Result<(), BoxError> {
         let router = self
             .router
             .lock()
             .take()
             .ok_or("http server already started")?;
+        let routes = self.routes.lock().take().unwrap_or_default();
+        let pipeline = pipeline::Pipeline {
+            stack: self.stack.clone(),
+            metrics: self.metrics.clone(),
+            timeout: self.config.timeout,
+            app: app.clone(),
+        };
+        let router = router.merge(routes.layer(pipeline));
         let listener = tokio::net::TcpListener::bind(self.config.address).await?;
         let bound = listener.local_addr()?;
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
@@ -167,7 +206,23 @@ impl Server for HttpServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::extract::Path;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn explode() -> &'static str {
+        panic!("route exploded")
+    }
+
+    async fn hello(Path(name): Path<String>) -> String {
+        let ctx = crate::Context::current();
+        let (app, kind, operation) = ctx
+            .map(|c| {
+                let app = c.app().map(|a| a.name().to_string()).unwrap_or_default();
+                (app, c.kind().to_string(), c.operation().to_string())
+            })
+            .unwrap_or_default();
+        format!("hello {name} from {app} via {kind} {operation}")
+    }
 
     async fn get_text(addr: SocketAddr, path: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -184,16 +239,39 @@ mod tests {
         let metrics = Metrics::new();
         let server = HttpServer::new(HttpConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            timeout: Some(std::time::Duration::from_millis(50)),
         })
-        .metrics(metrics)
-        .router(Router::new().route("/hello", get(|| async { "hello" })));
+        .metrics(metrics.clone())
+        .router(
+            Router::new()
+                .route("/hello/:name", get(hello))
+                .route("/panic", get(explode))
+                .route(
+                    "/slow",
+                    get(|| async {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        "late"
+                    }),
+                ),
+        );
         server
             .start(&AppInfo::new("i", "web", "1", Default::default()))
             .await
             .unwrap();
         let addr = server.local_addr().unwrap();
         assert!(get_text(addr, "/healthz").await.ends_with("ok"));
-        assert!(get_text(addr, "/hello").await.ends_with("hello"));
+        let hello = get_text(addr, "/hello/ann").await;
+        assert!(
+            hello.ends_with("hello ann from web via http GET /hello/:name"),
+            "{hello}"
+        );
+        assert!(get_text(addr, "/panic").await.starts_with("HTTP/1.1 500"));
+        assert!(get_text(addr, "/slow").await.starts_with("HTTP/1.1 504"));
+        // Still serving after the panic.
+        assert!(get_text(addr, "/hello/bob").await.contains("hello bob"));
+        assert_eq!(metrics.requests("http", "GET /hello/:name"), 2);
+        assert_eq!(metrics.errors("http", "GET /panic"), 1);
+        assert_eq!(metrics.errors("http", "GET /slow"), 1);
         let metrics_page = get_text(addr, "/metrics").await;
         assert!(
             metrics_page.contains("# TYPE framework_requests counter"),

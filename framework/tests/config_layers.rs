@@ -159,3 +159,30 @@ async fn watching_a_file_calls_back_with_the_new_config() {
     assert_eq!(level, "debug");
     assert_eq!(config.get::<String>("level").unwrap(), "info");
 }
+
+#[test]
+fn env_lists_for_declared_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "c.toml",
+        "[nsq]\nlookupd_addresses = [\"x:4161\"]\nname = \"a\"\n",
+    );
+    let config = Config::load(&path)
+        .env_prefix("SVC")
+        .env_list_keys(["nsq.lookupd_addresses"])
+        .vars(vars(&[
+            (
+                "SVC_NSQ__LOOKUPD_ADDRESSES",
+                "127.0.0.1:4161,127.0.0.2:4161",
+            ),
+            ("SVC_NSQ__NAME", "b,c"),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(
+        config.get::<Vec<String>>("nsq.lookupd_addresses").unwrap(),
+        vec!["127.0.0.1:4161", "127.0.0.2:4161"]
+    );
+    assert_eq!(config.get::<String>("nsq.name").unwrap(), "b,c");
+}

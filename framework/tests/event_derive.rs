@@ -79,3 +79,41 @@ async fn publish_event_reaches_a_subscriber_of_its_topic() {
         }]
     );
 }
+
+#[tokio::test]
+async fn broker_server_subscribes_typed_event_handlers_by_topic() {
+    use framework::broker::BrokerServer;
+    use framework::{AppInfo, Context, Server};
+    let broker = MemoryBroker::new();
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let server = BrokerServer::new(Arc::new(broker.clone())).subscribe_event(
+        SubscribeOptions::new("ledger"),
+        move |payment: PaymentSettled, ctx: Context| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .push(format!("{} {}", payment.order_id, ctx.operation()));
+                Ok(())
+            }
+        },
+    );
+    server
+        .start(&AppInfo::new("i", "n", "v", Default::default()))
+        .await
+        .unwrap();
+    broker
+        .publish_event(&PaymentSettled {
+            order_id: "o-2".into(),
+        })
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), broker.wait_idle())
+        .await
+        .unwrap();
+    server
+        .stop(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(*received.lock(), vec!["o-2 payment.settled/ledger"]);
+}

@@ -107,7 +107,23 @@ async fn call(
         .map(tonic::Response::into_inner)
 }
 
+/// One global subscriber with an OpenTelemetry layer, installed before any test creates a
+/// span (thread-local subscribers race with other tests on tracing's callsite cache).
+fn init_tracing() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "test");
+        let subscriber = tracing_subscriber::layer::SubscriberExt::with(
+            tracing_subscriber::registry(),
+            tracing_opentelemetry::layer().with_tracer(tracer),
+        );
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+}
+
 fn loopback() -> GrpcConfig {
+    init_tracing();
     GrpcConfig {
         address: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..GrpcConfig::default()
@@ -130,15 +146,6 @@ async fn started(server: GrpcServer) -> (Arc<GrpcServer>, Channel) {
 
 #[tokio::test]
 async fn serves_health_and_context_with_app_info_and_metadata_trace_context() {
-    // An OpenTelemetry layer so the server span has an OTel context to read back.
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "test");
-    let subscriber = tracing_subscriber::layer::SubscriberExt::with(
-        tracing_subscriber::registry(),
-        tracing_opentelemetry::layer().with_tracer(tracer),
-    );
-    let _default = tracing::subscriber::set_default(subscriber);
-
     let metrics = Metrics::new();
     let (server, channel) = started(
         GrpcServer::new(loopback())

@@ -93,11 +93,11 @@ pub struct Config {
     pub sample_rate: i32,
     /// Negotiate TLS (`tls_v1`, false). Not supported by this client yet: validation rejects it.
     pub tls_v1: bool,
-    /// Negotiate deflate (`deflate`, false). Not supported by this client yet.
+    /// Negotiate raw DEFLATE compression (`deflate`, false).
     pub deflate: bool,
     /// Deflate level 1..9 (`deflate_level`, 6).
     pub deflate_level: u8,
-    /// Negotiate snappy (`snappy`, false). Not supported by this client yet.
+    /// Negotiate Snappy compression (`snappy`, false).
     pub snappy: bool,
     /// nsqd output buffer size in bytes, -1 = unbuffered (`output_buffer_size`, 16384).
     pub output_buffer_size: i64,
@@ -293,16 +293,10 @@ impl Config {
                 "cannot enable both snappy and deflate".into(),
             ));
         }
-        for (on, name) in [
-            (self.tls_v1, "tls_v1"),
-            (self.snappy, "snappy"),
-            (self.deflate, "deflate"),
-        ] {
-            if on {
-                return Err(ConfigError::Inconsistent(format!(
-                    "{name} is not supported by this client"
-                )));
-            }
+        if self.tls_v1 {
+            return Err(ConfigError::Inconsistent(
+                "tls_v1 is not supported by this client".into(),
+            ));
         }
         if self.reconnect_min_delay > self.reconnect_max_delay {
             return Err(ConfigError::Inconsistent(
@@ -432,8 +426,13 @@ mod tests {
             Err(ConfigError::Inconsistent(_))
         ));
         assert!(matches!(
-            Config::from_options(["snappy=true"]),
+            Config::from_options(["tls_v1=true"]),
             Err(ConfigError::Inconsistent(_))
         ));
+        assert!(matches!(
+            Config::from_options(["snappy=true", "deflate=true"]),
+            Err(ConfigError::Inconsistent(_))
+        ));
+        assert!(Config::from_options(["snappy=true"]).is_ok());
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use nsq_wire::command::Command;
-use nsq_wire::frame::{Frame, FrameDecoder, DEFAULT_MAX_FRAME_SIZE};
+use nsq_wire::frame::{Frame, DEFAULT_MAX_FRAME_SIZE};
 use nsq_wire::identify::{IdentifyRequest, IdentifyResponse};
 use nsq_wire::message::{Message, MESSAGE_HEADER_LEN};
 use tokio::io::AsyncWriteExt;
@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::compress::{Compressor, StreamDecoder};
 use crate::config::Config;
 use crate::error::Error;
 
@@ -154,19 +155,27 @@ fn max_frame_size(config: &Config) -> usize {
     }
 }
 
-type Reader = FramedRead<OwnedReadHalf, FrameDecoder>;
+type Reader = FramedRead<OwnedReadHalf, StreamDecoder>;
 
 struct Handshake<'a> {
     addr: &'a str,
     config: &'a Config,
     reader: Reader,
     writer: OwnedWriteHalf,
+    compressor: Compressor,
 }
 
 impl Handshake<'_> {
     async fn write(&mut self, command: &Command) -> Result<(), Error> {
+        let mut plain = BytesMut::new();
+        command.encode(&mut plain);
         let mut buf = BytesMut::new();
-        command.encode(&mut buf);
+        self.compressor
+            .compress(&plain, &mut buf)
+            .map_err(|reason| Error::Io {
+                addr: self.addr.to_string(),
+                reason,
+            })?;
         self.write_raw(&buf).await
     }
 
@@ -214,10 +223,25 @@ impl Handshake<'_> {
             Frame::Response(data) if data.first() == Some(&b'{') => {
                 let reply: IdentifyResponse = serde_json::from_slice(&data)
                     .map_err(|e| fail(format!("bad IDENTIFY reply: {e}")))?;
-                if reply.tls_v1 || reply.snappy || reply.deflate {
+                if reply.tls_v1
+                    || (reply.snappy && !self.config.snappy)
+                    || (reply.deflate && !self.config.deflate)
+                    || (reply.snappy && reply.deflate)
+                {
                     return Err(fail(
                         "nsqd enabled a feature this client did not ask for".into(),
                     ));
+                }
+                // go-nsq's order: (TLS,) deflate, then snappy; each confirmed by an OK.
+                if reply.deflate {
+                    self.reader.decoder_mut().start_deflate();
+                    self.compressor = Compressor::deflate(self.config.deflate_level);
+                    self.expect_upgrade_ok("deflate").await?;
+                }
+                if reply.snappy {
+                    self.reader.decoder_mut().start_snappy();
+                    self.compressor = Compressor::snappy();
+                    self.expect_upgrade_ok("snappy").await?;
                 }
                 let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
                 let defaults = ServerInfo::default();
@@ -241,6 +265,16 @@ impl Handshake<'_> {
             Frame::Response(_) => Ok(ServerInfo::default()),
             Frame::Error(data) => Err(fail(String::from_utf8_lossy(&data).into_owned())),
             Frame::Message(_) => Err(fail("unexpected message frame".into())),
+        }
+    }
+
+    async fn expect_upgrade_ok(&mut self, feature: &str) -> Result<(), Error> {
+        match self.read().await? {
+            Frame::Response(data) if data.as_ref() == nsq_wire::OK => Ok(()),
+            other => Err(Error::Identify {
+                addr: self.addr.to_string(),
+                reason: format!("{feature} upgrade not confirmed: {other:?}"),
+            }),
         }
     }
 
@@ -354,8 +388,9 @@ pub async fn connect(
     let mut hs = Handshake {
         addr,
         config,
-        reader: FramedRead::new(read_half, FrameDecoder::new(max_frame_size(config))),
+        reader: FramedRead::new(read_half, StreamDecoder::new(max_frame_size(config))),
         writer: write_half,
+        compressor: Compressor::None,
     };
     hs.write_raw(&nsq_wire::MAGIC_V2).await?;
     let info = hs.identify().await?;
@@ -365,8 +400,13 @@ pub async fn connect(
     if let Some((topic, channel)) = subscribe {
         hs.subscribe(topic, channel).await?;
     }
-    let Handshake { reader, writer, .. } = hs;
-    Ok(spawn_tasks(addr, config, info, reader, writer))
+    let Handshake {
+        reader,
+        writer,
+        compressor,
+        ..
+    } = hs;
+    Ok(spawn_tasks(addr, config, info, reader, writer, compressor))
 }
 
 fn spawn_tasks(
@@ -375,6 +415,7 @@ fn spawn_tasks(
     info: ServerInfo,
     reader: Reader,
     writer: OwnedWriteHalf,
+    compressor: Compressor,
 ) -> Connection {
     let (write_tx, write_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
@@ -387,6 +428,7 @@ fn spawn_tasks(
         addr.to_string(),
         writer,
         write_rx,
+        compressor,
         config.write_timeout,
         closed.clone(),
     ));
@@ -452,9 +494,11 @@ async fn write_loop(
     addr: String,
     mut writer: OwnedWriteHalf,
     mut queue: mpsc::UnboundedReceiver<WriteOp>,
+    mut compressor: Compressor,
     timeout: Duration,
     closed: CancellationToken,
 ) {
+    let mut plain = BytesMut::new();
     let mut buf = BytesMut::new();
     'outer: loop {
         let first = tokio::select! {
@@ -467,7 +511,7 @@ async fn write_loop(
         // Batch everything already queued into one write.
         while let Some(op) = next.take() {
             match op {
-                Some(c) => c.encode(&mut buf),
+                Some(c) => c.encode(&mut plain),
                 None => {
                     close_after = true;
                     break;
@@ -475,7 +519,12 @@ async fn write_loop(
             }
             next = queue.try_recv().ok();
         }
-        if !buf.is_empty() {
+        if !plain.is_empty() {
+            if let Err(reason) = compressor.compress(&plain, &mut buf) {
+                tracing::warn!(%addr, %reason, "compression failed");
+                break 'outer;
+            }
+            plain.clear();
             let write = async {
                 writer.write_all(&buf).await?;
                 writer.flush().await

@@ -503,3 +503,43 @@ async fn auto_touch_while_handler_runs_and_manual_answers() {
     conn.expect_eof().await;
     assert_eq!(drain.await.unwrap().requeued, 0);
 }
+
+#[tokio::test]
+async fn auth_is_sent_only_when_required() {
+    init_tracing();
+    let mut fake = FakeNsqd::start().await;
+    let mut config = fast_config();
+    config.auth_secret = "s3cret".into();
+    let producer = Producer::new([fake.addr.clone()], config).unwrap();
+    let p = producer.clone();
+    let publish = tokio::spawn(async move { p.publish("t", "x").await });
+    let mut conn = fake.accept().await;
+    let reply =
+        common::fake::IDENTIFY_REPLY.replace("\"auth_required\":false", "\"auth_required\":true");
+    conn.handshake_with(reply.as_bytes()).await;
+    let auth = conn.expect("AUTH").await;
+    assert!(matches!(auth.body, Some(Body::Single(ref b)) if b.as_ref() == b"s3cret"));
+    conn.send(Frame::Response(Bytes::from_static(
+        br#"{"identity":"me","identity_url":"","permission_count":1}"#,
+    )))
+    .await;
+    conn.expect("PUB").await;
+    conn.ok().await;
+    tokio::time::timeout(WAIT, publish)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+
+    // No secret configured: the connection fails with "Auth Required", AUTH is never sent.
+    let producer = Producer::new([fake.addr.clone()], fast_config()).unwrap();
+    let p = producer.clone();
+    let publish = tokio::spawn(async move { p.publish("t", "x").await });
+    let mut conn = fake.accept().await;
+    conn.handshake_with(reply.as_bytes()).await;
+    conn.expect_eof().await;
+    match tokio::time::timeout(WAIT, publish).await.unwrap().unwrap() {
+        Err(Error::Auth { reason, .. }) => assert_eq!(reason, "Auth Required"),
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}

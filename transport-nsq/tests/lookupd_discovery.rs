@@ -83,3 +83,62 @@ async fn unreachable_lookupd_is_not_fatal() {
     consumer.drain(Duration::from_millis(100)).await;
     lookupd.shutdown().await;
 }
+
+async fn start_registered_nsqd(lookupd: &Lookupd) -> broker::nsqd::Nsqd {
+    let opts = broker::nsqd::NsqdOptions {
+        tcp_address: "127.0.0.1:0".parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        broadcast_address: "127.0.0.1".into(),
+        lookupd_tcp_address: vec![lookupd.tcp_addr().to_string()],
+        ..Default::default()
+    };
+    broker::nsqd::Nsqd::start(opts).await.unwrap()
+}
+
+#[tokio::test]
+async fn picks_up_a_new_real_nsqd_through_lookupd() {
+    init_tracing();
+    let lookupd = start_lookupd().await;
+    let a = start_registered_nsqd(&lookupd).await;
+    let pa = transport_nsq::Producer::new([a.tcp_addr().to_string()], fast_config()).unwrap();
+    pa.publish("lk", "from-a").await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut config = fast_config();
+    config.max_in_flight = 10;
+    let consumer = Consumer::builder("lk", "c")
+        .config(config)
+        .lookupd_address(lookupd.http_addr().to_string())
+        .handler(move |m: Message| {
+            let _ = tx.send(String::from_utf8_lossy(m.body()).into_owned());
+            async { Ok::<_, HandlerError>(()) }
+        })
+        .start()
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("message from the first nsqd")
+        .unwrap();
+    assert_eq!(first, "from-a");
+
+    // A second nsqd starts, registers the topic, and gets a message: the consumer finds
+    // it on a later poll.
+    let b = start_registered_nsqd(&lookupd).await;
+    let pb = transport_nsq::Producer::new([b.tcp_addr().to_string()], fast_config()).unwrap();
+    pb.publish("lk", "from-b").await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("message from the new nsqd")
+        .unwrap();
+    assert_eq!(second, "from-b");
+    eventually(Duration::from_secs(10), || {
+        consumer.stats().connections == 2
+    })
+    .await;
+
+    consumer.drain(Duration::from_secs(1)).await;
+    a.shutdown().await;
+    b.shutdown().await;
+    lookupd.shutdown().await;
+}

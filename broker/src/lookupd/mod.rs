@@ -24,6 +24,7 @@
 
 mod http;
 mod http_api;
+pub mod peer_info;
 pub mod protocol_v1;
 pub mod registry;
 

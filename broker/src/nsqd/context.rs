@@ -62,6 +62,7 @@ struct Inner {
     backends: Option<Arc<dyn BackendFactory>>,
     shutdown: CancellationToken,
     health: Mutex<Option<String>>,
+    lookup: std::sync::OnceLock<super::lookup::LookupHandle>,
 }
 
 /// Shared nsqd state; cheap to clone.
@@ -115,6 +116,7 @@ impl NsqdContext {
                 backends,
                 shutdown: CancellationToken::new(),
                 health: Mutex::new(None),
+                lookup: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -162,9 +164,27 @@ impl NsqdContext {
         *self.inner.health.lock() = error;
     }
 
+    /// The lookupd client (`--lookupd-tcp-address` peers: status, runtime address changes),
+    /// once nsqd has started it.
+    pub fn lookup(&self) -> Option<&super::lookup::LookupHandle> {
+        self.inner.lookup.get()
+    }
+
+    pub(crate) fn set_lookup(&self, handle: super::lookup::LookupHandle) {
+        if self.inner.lookup.set(handle).is_err() {
+            tracing::warn!("lookupd client already started");
+        }
+    }
+
     /// Subscribes to topic/channel lifecycle events.
     pub fn events(&self) -> broadcast::Receiver<NsqdEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Announces a lifecycle change made outside a topic (channel pause/unpause), so
+    /// `nsqd.dat` and other listeners see it.
+    pub fn emit(&self, event: NsqdEvent) {
+        let _ = self.inner.events.send(event);
     }
 
     /// Cancelled when the broker shuts down.

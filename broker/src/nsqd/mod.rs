@@ -34,9 +34,13 @@ mod connection;
 mod guid;
 mod identify;
 mod inflight;
+pub mod lookup;
+mod lookup_peer;
 pub mod metadata;
 mod options;
+pub mod persist;
 mod protocol_v2;
+mod statsd;
 mod tcp;
 
 use std::net::SocketAddr;
@@ -70,6 +74,8 @@ pub enum NsqdError {
     },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Metadata(#[from] metadata::MetadataError),
 }
 
 /// A running nsqd. Dropping it stops the listeners and connections (without waiting);
@@ -78,6 +84,7 @@ pub struct Nsqd {
     ctx: NsqdContext,
     tracker: TaskTracker,
     tasks: tokio::sync::Mutex<Option<Vec<JoinHandle<()>>>>,
+    persistence: parking_lot::Mutex<Option<persist::Persistence>>,
 }
 
 impl std::fmt::Debug for Nsqd {
@@ -90,7 +97,10 @@ impl std::fmt::Debug for Nsqd {
 }
 
 impl Nsqd {
-    /// Binds the TCP and HTTP listeners and starts serving (in-memory queues).
+    /// Binds the TCP and HTTP listeners and starts serving. With a non-empty `data_path`
+    /// topics and channels overflow to go-diskqueue files there and `nsqd.dat` is restored
+    /// and kept up to date (see `docs/persistence.md`); with an empty one queues are
+    /// in memory only.
     pub async fn start(opts: NsqdOptions) -> Result<Nsqd, NsqdError> {
         Nsqd::start_with_backend(opts, None).await
     }
@@ -101,9 +111,19 @@ impl Nsqd {
         backends: Option<Arc<dyn BackendFactory>>,
     ) -> Result<Nsqd, NsqdError> {
         validate(&opts)?;
+        let (mut persistence, backends) = match backends {
+            Some(backends) => (None, Some(backends)),
+            None => match persist::Persistence::open(&opts)? {
+                Some((persistence, backends)) => (Some(persistence), Some(backends)),
+                None => (None, None),
+            },
+        };
         let tcp = bind(opts.tcp_address).await?;
         let http = bind(opts.http_address).await?;
         let ctx = NsqdContext::new(opts, tcp.local_addr()?, http.local_addr()?, backends);
+        if let Some(persistence) = &mut persistence {
+            persistence.restore(&ctx)?;
+        }
         let tracker = TaskTracker::new();
         let accept = tokio::spawn(tcp::accept_loop(ctx.clone(), tcp, tracker.clone()));
         let shutdown = ctx.shutdown_token().clone();
@@ -115,11 +135,14 @@ impl Nsqd {
                 tracing::error!(%err, "HTTP server failed");
             }
         });
+        ctx.set_lookup(lookup::start_for_nsqd(&ctx, &tracker));
+        statsd::spawn(&ctx);
         tracing::info!(tcp = %ctx.tcp_addr(), http = %ctx.http_addr(), version = VERSION, "nsqd started");
         Ok(Nsqd {
             ctx,
             tracker,
             tasks: tokio::sync::Mutex::new(Some(vec![accept, http_task])),
+            persistence: parking_lot::Mutex::new(persistence),
         })
     }
 
@@ -160,7 +183,15 @@ impl Nsqd {
                 abort.abort();
             }
         }
-        self.ctx.close_topics();
+        let persistence = self.persistence.lock().take();
+        if let Some(mut persistence) = persistence {
+            persistence.shutdown(&self.ctx);
+            self.ctx.close_topics();
+            // The data-path lock is released only after every queue is closed.
+            drop(persistence);
+        } else {
+            self.ctx.close_topics();
+        }
         tracing::info!("nsqd: stopped");
     }
 }

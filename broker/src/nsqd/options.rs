@@ -62,6 +62,10 @@ pub struct NsqdOptions {
     pub broadcast_http_port: u16,
     /// `--lookupd-tcp-address` (repeatable; config key `nsqlookupd_tcp_addresses`).
     pub lookupd_tcp_address: Vec<String>,
+    /// Interval of the PING nsqd sends to each lookupd, which is also how often a lost
+    /// lookupd connection is retried. Not a Go flag (Go hard-codes 15 s); embedders and
+    /// tests may shorten it.
+    pub lookupd_ping_interval: Duration,
     /// `--auth-http-address` (repeatable; config key `auth_http_addresses`). AUTH is
     /// enabled iff non-empty.
     pub auth_http_address: Vec<String>,
@@ -194,6 +198,7 @@ impl Default for NsqdOptions {
             broadcast_tcp_port: 0,
             broadcast_http_port: 0,
             lookupd_tcp_address: Vec::new(),
+            lookupd_ping_interval: Duration::from_secs(15),
             auth_http_address: Vec::new(),
             auth_http_request_method: "get".into(),
             http_client_connect_timeout: Duration::from_secs(2),

@@ -12,6 +12,9 @@ use rand::Rng;
 use tokio::sync::mpsc;
 use transport_nsq::{Config, Consumer, HandlerError, Message};
 
+/// How long to wait for directly given nsqd to accept the subscription.
+const INITIAL_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// NSQ topic (may be given multiple times).
@@ -88,6 +91,17 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
             .start()
             .await
             .with_context(|| format!("starting consumer for topic {topic}"))?;
+        // Like nsq_tail, an nsqd given directly that cannot be reached is an error.
+        if !args.nsqd_tcp_address.is_empty() {
+            let all = args.nsqd_tcp_address.len();
+            if let Err(e) = consumer
+                .wait_for_connections(all, INITIAL_CONNECT_TIMEOUT)
+                .await
+            {
+                consumer.drain(Duration::ZERO).await;
+                bail!("could not subscribe to every nsqd for topic {topic}: {e}");
+            }
+        }
         consumers.push(consumer);
     }
     drop(lines_tx);

@@ -146,8 +146,67 @@ async fn bad_arguments_are_errors() {
     .await;
     assert!(!ok);
     assert!(stderr.contains("producer-opt"), "{stderr}");
+    let out = nsq()
+        .args(["tail", "--topic", "t", "--nsqd-tcp-address", "127.0.0.1:1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not subscribe"));
     let out = nsq().args(["tail", "--topic", "t"]).output().await.unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("--nsqd-tcp-address or --lookupd-http-address required"));
+}
+
+#[tokio::test]
+async fn tail_through_lookupd() {
+    use broker::lookupd::{Lookupd, LookupdOptions};
+    let lookupd = Lookupd::start(LookupdOptions {
+        tcp_address: "127.0.0.1:0".parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        broadcast_address: "127.0.0.1".into(),
+        ..LookupdOptions::default()
+    })
+    .await
+    .unwrap();
+    let nsqd = Nsqd::start(NsqdOptions {
+        tcp_address: "127.0.0.1:0".parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        broadcast_address: "127.0.0.1".into(),
+        lookupd_tcp_address: vec![lookupd.tcp_addr().to_string()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addr = nsqd.tcp_addr().to_string();
+    let (ok, stderr) = run_pub(
+        &["--topic", "lk", "--nsqd-tcp-address", &addr],
+        b"via lookupd\n",
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let lookupd_http = lookupd.http_addr().to_string();
+    // Wait until nsqd's registration of the topic reached lookupd.
+    let mut query = transport_nsq::lookupd::Lookupd::new(vec![lookupd_http.clone()], WAIT, "");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while query.poll("lk").await.map(|p| p.is_empty()).unwrap_or(true) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "topic never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = run_tail(&[
+        "--topic",
+        "lk",
+        "--lookupd-http-address",
+        &lookupd_http,
+        "-n",
+        "1",
+    ])
+    .await;
+    assert_eq!(out, "via lookupd\n");
+    nsqd.shutdown().await;
+    lookupd.shutdown().await;
 }

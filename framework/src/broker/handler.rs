@@ -139,6 +139,39 @@ where
     })
 }
 
+/// A handler for an [`Event`](super::Event) type: decodes with the event's own codec
+/// (honouring `content-type`) and calls `f` with the event and the transport context.
+/// A body that does not decode is a [`Permanent`] failure.
+///
+/// ```
+/// use framework::broker::event_handler;
+/// use framework::{Context, Event};
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// #[event(topic = "order.created")]
+/// struct OrderCreated { id: String }
+///
+/// let handler = event_handler(|order: OrderCreated, _ctx: Context| async move {
+///     tracing::info!(id = %order.id, "sending receipt");
+///     Ok(())
+/// });
+/// # drop(handler);
+/// ```
+pub fn event_handler<E, F, Fut>(f: F) -> Handler
+where
+    E: super::Event + Send + 'static,
+    F: Fn(E, Context) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+{
+    handler_fn(move |delivery: Delivery| {
+        let f = f.clone();
+        async move {
+            let event = E::from_message(&delivery.message).map_err(Permanent::new)?;
+            f(event, delivery.context).await
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! of each message (NSQ's model), and two channels of one topic in one service never see
 //! each other's messages.
 
+pub mod conformance;
 mod handler;
 pub mod memory;
 mod message;
@@ -12,7 +13,8 @@ mod options;
 mod server;
 
 pub use handler::{
-    handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack, Permanent,
+    event_handler, handler_fn, is_permanent, typed_handler, Delivery, Handler, HandlerStack,
+    Permanent,
 };
 pub use memory::MemoryBroker;
 pub use message::{header, new_message_id, Headers, Message};

@@ -62,6 +62,17 @@ impl BrokerServer {
         self
     }
 
+    /// Declares a subscription to an [`Event`](super::Event) type's topic on `options.channel`,
+    /// decoding each message into the event (see [`event_handler`](super::event_handler)).
+    pub fn subscribe_event<E, F, Fut>(self, options: SubscribeOptions, f: F) -> Self
+    where
+        E: super::Event + Send + 'static,
+        F: Fn(E, crate::Context) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.subscribe(E::TOPIC, options, super::event_handler(f))
+    }
+
     /// The declared `(topic, channel)` pairs.
     pub fn subscriptions(&self) -> Vec<SubscriptionKey> {
         self.registrations

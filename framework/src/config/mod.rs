@@ -3,7 +3,8 @@
 //! files, typed [`scan`](Config::scan) into serde structs, and [watching](Config::watch).
 //!
 //! Environment variables map to keys by prefix and a `__` separator for nesting:
-//! with prefix `ORDER`, `ORDER_SERVER__GRPC__ADDRESS` sets `server.grpc.address`.
+//! with prefix `ORDER`, `ORDER_SERVER__GRPC__ADDRESS` sets `server.grpc.address`; keys
+//! named in [`ConfigBuilder::env_list_keys`] take comma-separated lists.
 //!
 //! ```
 //! use framework::config::Config;
@@ -78,6 +79,7 @@ struct Sources {
     files: Vec<FileSource>,
     env_prefix: Option<String>,
     env_separator: Option<String>,
+    env_list_keys: Vec<String>,
     defaults: Vec<(String, String)>,
     vars: Vars,
 }
@@ -104,6 +106,12 @@ impl Sources {
                 .prefix_separator("_")
                 .separator(separator)
                 .try_parsing(true);
+            if !self.env_list_keys.is_empty() {
+                environment = environment.list_separator(",");
+                for key in &self.env_list_keys {
+                    environment = environment.with_list_parse_key(key);
+                }
+            }
             if let Vars::Map(map) = &self.vars {
                 environment = environment.source(Some(map.clone().into_iter().collect()));
             }
@@ -182,6 +190,19 @@ impl ConfigBuilder {
     /// The nesting separator in variable names (default `__`).
     pub fn env_separator(mut self, separator: impl Into<String>) -> Self {
         self.sources.env_separator = Some(separator.into());
+        self
+    }
+
+    /// Keys (dotted, e.g. `nsq.lookupd_addresses`) whose environment values are
+    /// comma-separated lists: `ORDER_NSQ__LOOKUPD_ADDRESSES=a:4161,b:4161`.
+    pub fn env_list_keys<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.sources
+            .env_list_keys
+            .extend(keys.into_iter().map(Into::into));
         self
     }
 

@@ -1,6 +1,7 @@
 //! Telemetry in one call: [`init`] installs a `tracing` subscriber (text or JSON logs with
-//! an env filter) and, when an OTLP endpoint is configured, an OpenTelemetry tracer that
-//! exports spans over OTLP/gRPC. [`propagation`] moves W3C `traceparent`/`tracestate`/
+//! an env filter) with an OpenTelemetry layer, so spans carry trace ids and continue
+//! incoming trace context; spans are exported over OTLP/gRPC only when an endpoint is
+//! configured. [`propagation`] moves W3C `traceparent`/`tracestate`/
 //! `baggage` through message headers and gRPC metadata.
 
 pub mod propagation;
@@ -73,12 +74,13 @@ pub enum TelemetryError {
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    exports: bool,
 }
 
 impl TelemetryGuard {
     /// Whether spans are exported over OTLP.
     pub fn exports_spans(&self) -> bool {
-        self.provider.is_some()
+        self.exports
     }
 
     /// Flushes and shuts down the exporter without blocking the async runtime (prefer this
@@ -118,23 +120,25 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
     };
+    // Spans always get OpenTelemetry ids so incoming trace context is continued and
+    // propagated; they are exported only when an endpoint is configured.
     let provider = match &config.otlp_endpoint {
-        Some(endpoint) => Some(otlp_provider(&config.service_name, endpoint)?),
-        None => None,
+        Some(endpoint) => otlp_provider(&config.service_name, endpoint)?,
+        None => SdkTracerProvider::builder().build(),
     };
-    let spans = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(config.service_name.clone()))
-    });
+    let spans =
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(config.service_name.clone()));
     tracing_subscriber::registry()
         .with(filter)
         .with(logs)
         .with(spans)
         .try_init()?;
     opentelemetry::global::set_text_map_propagator(propagation::w3c_propagator());
-    if let Some(provider) = &provider {
-        opentelemetry::global::set_tracer_provider(provider.clone());
-    }
-    Ok(TelemetryGuard { provider })
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    Ok(TelemetryGuard {
+        provider: Some(provider),
+        exports: config.otlp_endpoint.is_some(),
+    })
 }
 
 fn otlp_provider(service_name: &str, endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {

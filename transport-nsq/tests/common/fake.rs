@@ -244,3 +244,115 @@ async fn read_lookup_reply(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
     stream.read_exact(&mut data).await.unwrap();
     data
 }
+
+/// Which compression a [`CompressedConn`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Deflate,
+    Snappy,
+}
+
+enum Outbound {
+    Deflate(flate2::Compress),
+    Snappy(Box<snap::write::FrameEncoder<Vec<u8>>>),
+}
+
+/// The fake's side of a compressed stream, built on the reference flate2/snap codecs.
+pub struct CompressedConn {
+    read: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    mode: Compression,
+    inbound: Vec<u8>,
+    consumed: usize,
+    outbound: Outbound,
+}
+
+impl FakeConn {
+    /// Switches to a compressed stream (after an IDENTIFY reply that negotiated it).
+    pub fn into_compressed(self, mode: Compression) -> CompressedConn {
+        let framed = self.framed.expect("handshake first");
+        assert!(
+            framed.read_buffer().is_empty(),
+            "client wrote before the upgrade OK"
+        );
+        let outbound = match mode {
+            Compression::Deflate => {
+                Outbound::Deflate(flate2::Compress::new(flate2::Compression::new(6), false))
+            }
+            Compression::Snappy => {
+                Outbound::Snappy(Box::new(snap::write::FrameEncoder::new(Vec::new())))
+            }
+        };
+        CompressedConn {
+            read: framed.into_inner(),
+            writer: self.writer,
+            mode,
+            inbound: Vec::new(),
+            consumed: 0,
+            outbound,
+        }
+    }
+}
+
+impl CompressedConn {
+    pub async fn send(&mut self, frame: Frame) {
+        use std::io::Write;
+        let mut plain = BytesMut::new();
+        frame.encode(&mut plain);
+        let bytes = match &mut self.outbound {
+            Outbound::Deflate(c) => {
+                let mut out = Vec::with_capacity(plain.len() + 64);
+                c.compress_vec(&plain, &mut out, flate2::FlushCompress::Sync)
+                    .unwrap();
+                out
+            }
+            Outbound::Snappy(enc) => {
+                enc.write_all(&plain).unwrap();
+                enc.flush().unwrap();
+                std::mem::take(enc.get_mut())
+            }
+        };
+        self.writer.write_all(&bytes).await.unwrap();
+    }
+
+    /// Everything decodable from the bytes received so far.
+    fn plain(&self) -> Vec<u8> {
+        use std::io::Read;
+        let mut reader: Box<dyn Read + '_> = match self.mode {
+            Compression::Deflate => Box::new(flate2::read::DeflateDecoder::new(&self.inbound[..])),
+            Compression::Snappy => Box::new(snap::read::FrameDecoder::new(&self.inbound[..])),
+        };
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    /// The next command line (without body) the client sent, NOPs skipped.
+    pub async fn next_line(&mut self) -> String {
+        loop {
+            let plain = self.plain();
+            if let Some(pos) = plain[self.consumed..].iter().position(|b| *b == b'\n') {
+                let line = String::from_utf8_lossy(&plain[self.consumed..self.consumed + pos])
+                    .into_owned();
+                self.consumed += pos + 1;
+                if line == "NOP" {
+                    continue;
+                }
+                return line;
+            }
+            let mut buf = [0u8; 4096];
+            let n = tokio::time::timeout(WAIT, self.read.read(&mut buf))
+                .await
+                .expect("no compressed command in time")
+                .unwrap();
+            assert!(n > 0, "EOF on compressed stream");
+            self.inbound.extend_from_slice(&buf[..n]);
+        }
+    }
+}

@@ -10,9 +10,6 @@ use crate::nsqd::{default_node_id, host_name, NsqdOptions};
 /// Flags accepted for compatibility whose feature is not implemented yet, with the feature's
 /// name. Whoever implements a feature removes its rows here.
 const INACTIVE_FLAGS: &[(&str, &str)] = &[
-    ("lookupd_tcp_address", "nsqlookupd registration"),
-    ("broadcast_tcp_port", "nsqlookupd registration"),
-    ("broadcast_http_port", "nsqlookupd registration"),
     ("auth_http_address", "AUTH against an auth server"),
     ("auth_http_request_method", "AUTH against an auth server"),
     ("http_client_connect_timeout", "AUTH against an auth server"),

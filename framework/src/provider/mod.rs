@@ -5,7 +5,10 @@
 //! dependency order, giving a [`Container`] of shared (`Arc`) values. Constructors may be
 //! async and may return a [`Cleanup`]; [`Container::cleanup`] runs cleanups in reverse
 //! construction order (dependents before their dependencies). A missing provider or a
-//! dependency cycle is a [`ProvideError`] naming the whole chain.
+//! dependency cycle is a [`ProvideError`] naming the whole chain. Constructors registered
+//! with [`provide_fn`](ProviderSet::provide_fn) take their dependencies as arguments
+//! (`Arc<A>, Arc<B>, ...`), so [`ProviderSet::check`] validates the declared graph before
+//! any constructor runs.
 //!
 //! ```
 //! use framework::provider::{ProviderSet, Resolver, Cleanup};
@@ -22,7 +25,8 @@
 //!             let db = Db { dsn: config.dsn.clone() };
 //!             Ok((db, Cleanup::new(|| async { /* close the pool */ })))
 //!         })
-//!         .provide(|r: Resolver| async move { Ok(OrderRepo { db: r.get().await? }) })
+//!         // Dependencies as arguments: checked before anything is built.
+//!         .provide_fn(|db: Arc<Db>| async move { Ok(OrderRepo { db }) })
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), framework::BoxError> {
@@ -36,6 +40,11 @@
 //! container.cleanup().await;
 //! # Ok(()) }
 //! ```
+
+mod graph;
+mod inject;
+
+pub use inject::{Dependency, Inject};
 
 use crate::BoxError;
 use futures::future::BoxFuture;
@@ -109,6 +118,8 @@ struct Built {
 struct Provider {
     type_id: TypeId,
     type_name: &'static str,
+    /// Declared by [`Inject`] constructors; `None` for closures resolving as they go.
+    dependencies: Option<Vec<Dependency>>,
     construct: Construct,
 }
 
@@ -132,16 +143,19 @@ impl ProviderSet {
         Fut: Future<Output = Result<T, BoxError>> + Send + 'static,
     {
         let constructor = Arc::new(constructor);
-        self.register::<T>(Arc::new(move |resolver| {
-            let future = constructor(resolver);
-            Box::pin(async move {
-                let value = future.await?;
-                Ok(Built {
-                    value: Arc::new(value),
-                    cleanup: None,
+        self.register::<T>(
+            None,
+            Arc::new(move |resolver| {
+                let future = constructor(resolver);
+                Box::pin(async move {
+                    let value = future.await?;
+                    Ok(Built {
+                        value: Arc::new(value),
+                        cleanup: None,
+                    })
                 })
-            })
-        }))
+            }),
+        )
     }
 
     /// Registers an async constructor of `T` that also returns its cleanup.
@@ -152,30 +166,36 @@ impl ProviderSet {
         Fut: Future<Output = Result<(T, Cleanup), BoxError>> + Send + 'static,
     {
         let constructor = Arc::new(constructor);
-        self.register::<T>(Arc::new(move |resolver| {
-            let future = constructor(resolver);
-            Box::pin(async move {
-                let (value, cleanup) = future.await?;
-                Ok(Built {
-                    value: Arc::new(value),
-                    cleanup: Some(cleanup),
+        self.register::<T>(
+            None,
+            Arc::new(move |resolver| {
+                let future = constructor(resolver);
+                Box::pin(async move {
+                    let (value, cleanup) = future.await?;
+                    Ok(Built {
+                        value: Arc::new(value),
+                        cleanup: Some(cleanup),
+                    })
                 })
-            })
-        }))
+            }),
+        )
     }
 
     /// Registers a ready value (configuration, clients built elsewhere).
     pub fn value<T: Send + Sync + 'static>(self, value: T) -> Self {
         let value: Shared = Arc::new(value);
-        self.register::<T>(Arc::new(move |_| {
-            let value = value.clone();
-            Box::pin(async move {
-                Ok(Built {
-                    value,
-                    cleanup: None,
+        self.register::<T>(
+            Some(Vec::new()),
+            Arc::new(move |_| {
+                let value = value.clone();
+                Box::pin(async move {
+                    Ok(Built {
+                        value,
+                        cleanup: None,
+                    })
                 })
-            })
-        }))
+            }),
+        )
     }
 
     /// Adds every provider of `other` (Wire's `NewSet(otherSet, ...)`).
@@ -189,18 +209,63 @@ impl ProviderSet {
         self.providers.iter().map(|p| p.type_name).collect()
     }
 
-    fn register<T: 'static>(mut self, construct: Construct) -> Self {
+    /// Registers an async function of its dependencies, e.g.
+    /// `|db: Arc<Db>, config: Arc<Config>| async move { Ok(Repo::new(db, config)) }`.
+    /// Its dependencies are known before it runs, so a missing one is reported by
+    /// [`check`](ProviderSet::check) before anything is built.
+    pub fn provide_fn<Args, C: Inject<Args>>(self, constructor: C) -> Self {
+        let constructor = Arc::new(constructor);
+        self.register::<C::Output>(
+            Some(C::dependencies()),
+            Arc::new(move |resolver| {
+                let future = constructor.call(resolver);
+                Box::pin(async move {
+                    Ok(Built {
+                        value: Arc::new(future.await?),
+                        cleanup: None,
+                    })
+                })
+            }),
+        )
+    }
+
+    fn register<T: 'static>(
+        mut self,
+        dependencies: Option<Vec<Dependency>>,
+        construct: Construct,
+    ) -> Self {
         self.providers.push(Provider {
             type_id: TypeId::of::<T>(),
             type_name: type_name::<T>(),
+            dependencies,
             construct,
         });
         self
     }
 
+    /// Checks the declared dependency graph without building anything: duplicates, and
+    /// for [`provide_fn`](ProviderSet::provide_fn) constructors, missing providers and
+    /// cycles. (`provide` closures are checked as they run, in [`build`](ProviderSet::build).)
+    pub fn check(&self) -> Result<(), ProvideError> {
+        let mut nodes = HashMap::new();
+        let mut order = Vec::new();
+        for provider in &self.providers {
+            let node = graph::Node {
+                name: provider.type_name,
+                dependencies: provider.dependencies.clone(),
+            };
+            if nodes.insert(provider.type_id, node).is_some() {
+                return Err(ProvideError::Duplicate(provider.type_name));
+            }
+            order.push(provider.type_id);
+        }
+        graph::check(&nodes, &order)
+    }
+
     /// Builds every provided value. On error, cleanups of what was already built run
     /// before the error is returned.
     pub async fn build(self) -> Result<Container, ProvideError> {
+        self.check()?;
         let mut providers = HashMap::new();
         let mut order = Vec::new();
         for provider in self.providers {
@@ -389,136 +454,4 @@ impl Container {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use parking_lot::Mutex;
-
-    struct Config(&'static str);
-    struct Db(Arc<Config>);
-    struct Repo(Arc<Db>);
-    struct Service(Arc<Repo>);
-
-    fn three_layers(log: Arc<Mutex<Vec<&'static str>>>) -> ProviderSet {
-        let (l1, l2) = (log.clone(), log.clone());
-        ProviderSet::new()
-            .provide(|r: Resolver| async move { Ok(Service(r.get().await?)) })
-            .provide_with_cleanup(move |r: Resolver| {
-                let log = l1.clone();
-                async move {
-                    let repo = Repo(r.get().await?);
-                    Ok((
-                        repo,
-                        Cleanup::new(move || async move { log.lock().push("repo") }),
-                    ))
-                }
-            })
-            .provide_with_cleanup(move |r: Resolver| {
-                let log = l2.clone();
-                async move {
-                    tokio::task::yield_now().await;
-                    let db = Db(r.get().await?);
-                    Ok((
-                        db,
-                        Cleanup::new(move || async move { log.lock().push("db") }),
-                    ))
-                }
-            })
-    }
-
-    #[tokio::test]
-    async fn resolves_a_three_layer_graph_and_cleans_up_in_reverse() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let container = three_layers(log.clone())
-            .value(Config("dsn"))
-            .build()
-            .await
-            .unwrap();
-        let service = container.get::<Service>().unwrap();
-        assert_eq!((service.0).0 .0 .0, "dsn");
-        // One instance per type, shared.
-        assert!(Arc::ptr_eq(&service.0, &container.get::<Repo>().unwrap()));
-        container.cleanup().await;
-        container.cleanup().await;
-        assert_eq!(*log.lock(), vec!["repo", "db"]);
-    }
-
-    #[tokio::test]
-    async fn missing_provider_names_the_chain() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let err = three_layers(log.clone()).build().await.unwrap_err();
-        let message = err.to_string();
-        assert!(matches!(err, ProvideError::Missing { .. }), "{message}");
-        assert!(
-            message.contains("no provider for framework::provider::tests::Config"),
-            "{message}"
-        );
-        assert!(
-            message.contains(
-                "Service -> framework::provider::tests::Repo -> framework::provider::tests::Db"
-            ),
-            "{message}"
-        );
-        // Nothing was fully built, so nothing to clean up.
-        assert!(log.lock().is_empty());
-    }
-
-    struct A;
-    struct B;
-
-    #[tokio::test]
-    async fn cycle_is_reported() {
-        let err = ProviderSet::new()
-            .provide(|r: Resolver| async move {
-                r.get::<B>().await?;
-                Ok(A)
-            })
-            .provide(|r: Resolver| async move {
-                r.get::<A>().await?;
-                Ok(B)
-            })
-            .build()
-            .await
-            .unwrap_err();
-        let message = err.to_string();
-        assert!(message.starts_with("dependency cycle: "), "{message}");
-        assert_eq!(
-            message,
-            "dependency cycle: framework::provider::tests::A -> framework::provider::tests::B -> framework::provider::tests::A"
-        );
-    }
-
-    #[tokio::test]
-    async fn failing_constructor_cleans_up_what_was_built() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let l = log.clone();
-        struct First;
-        struct Second;
-        let err = ProviderSet::new()
-            .provide_with_cleanup(move |_r: Resolver| {
-                let log = l.clone();
-                async move {
-                    Ok((
-                        First,
-                        Cleanup::new(move || async move { log.lock().push("first") }),
-                    ))
-                }
-            })
-            .provide(|_r: Resolver| async move { Err::<Second, BoxError>("db down".into()) })
-            .build()
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("db down"), "{err}");
-        assert_eq!(*log.lock(), vec!["first"]);
-    }
-
-    #[tokio::test]
-    async fn duplicate_provider_is_an_error() {
-        let err = ProviderSet::new()
-            .value(1u32)
-            .value(2u32)
-            .build()
-            .await
-            .unwrap_err();
-        assert!(matches!(err, ProvideError::Duplicate("u32")));
-    }
-}
+mod tests;
