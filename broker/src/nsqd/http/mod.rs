@@ -37,6 +37,7 @@ pub fn router(ctx: NsqdContext) -> Router {
         .route("/ping", only(get(info::ping), "GET"))
         .route("/info", only(get(info::info), "GET"))
         .route("/stats", only(get(info::stats), "GET"))
+        .route("/metrics", only(get(crate::metrics::nsqd::handler), "GET"))
         .route("/pub", only(post(publish::publish), "POST"))
         .route("/mpub", only(post(publish::multi_publish), "POST"))
         .route("/topic/create", only(post(admin::topic_create), "POST"))
