@@ -3,8 +3,9 @@
 //! `e2e_processing_latency_percentiles`, `enable_experiment`, `id`). Values are encoded as Go
 //! does: strings raw, durations as nanoseconds, lists as JSON arrays, `log_level` as a number.
 //!
-//! PUT validates exactly as nsqd does; runtime changes of `nsqlookupd_tcp_addresses` and
-//! `log_level` are not supported yet, so a valid PUT of those answers 400 `INVALID_OPTION`.
+//! PUT validates exactly as nsqd does. `nsqlookupd_tcp_addresses` takes effect at once
+//! (peers no longer listed are dropped, new ones connected); a runtime change of
+//! `log_level` is not supported yet, so a valid PUT of it answers 400 `INVALID_OPTION`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -19,6 +20,9 @@ use crate::nsqd::{NsqdOptions, TlsRequired};
 
 /// `GET /config/:opt`.
 pub async fn get_option(State(ctx): State<NsqdContext>, Path(opt): Path<String>) -> ApiResult {
+    if let (Some(lookup), "nsqlookupd_tcp_addresses") = (ctx.lookup(), opt.as_str()) {
+        return Reply::json(&json!(lookup.addresses()));
+    }
     match option_value(ctx.options(), &opt) {
         Some(Value::String(text)) => Ok(Reply::Text(Bytes::from(text))),
         Some(value) => Reply::json(&value),
@@ -40,7 +44,12 @@ pub async fn put_option(
     let invalid_value = ApiError::bad_request("INVALID_VALUE");
     match opt.as_str() {
         "nsqlookupd_tcp_addresses" => {
-            serde_json::from_slice::<Vec<String>>(&body).map_err(|_| invalid_value)?;
+            let addresses =
+                serde_json::from_slice::<Vec<String>>(&body).map_err(|_| invalid_value)?;
+            if let Some(lookup) = ctx.lookup() {
+                lookup.set_addresses(addresses.clone());
+                return Reply::json(&json!(addresses));
+            }
         }
         "log_level" => {
             let text = String::from_utf8_lossy(&body).to_ascii_lowercase();
