@@ -14,7 +14,9 @@
 //!   timeout, selector);
 //! - [`transport`]: the transport [`Context`] handlers see;
 //! - [`grpc`]: a tonic server wrapped as a [`Server`];
-//! - [`http_server`]: an axum router as a [`Server`], with `/healthz` and `/metrics`.
+//! - [`http_server`]: an axum router as a [`Server`], with `/healthz` and `/metrics`;
+//! - [`subscriber`]: subscribers declared with `#[subscriber]` and events with
+//!   `#[derive(Event)]`.
 
 pub mod app;
 pub mod broker;
@@ -26,6 +28,7 @@ pub mod http_server;
 pub mod middleware;
 pub mod provider;
 pub mod server;
+pub mod subscriber;
 pub mod telemetry;
 pub mod transport;
 
@@ -38,6 +41,9 @@ pub use codec::{Codec, CodecError, Decode, Encode, Json, Protobuf};
 pub use provider::{Container, ProvideError, ProviderSet, Resolver};
 pub use server::{Endpoint, Server};
 pub use transport::{Context, Kind};
+
+/// `#[subscriber(topic = "...", channel = "...", ...)]` on an async fn; see [`subscriber`](mod@subscriber).
+pub use framework_macros::subscriber;
 
 /// `#[derive(Event)]` with `#[event(topic = "...", codec = "json" | "protobuf")]`.
 pub use framework_macros::Event;

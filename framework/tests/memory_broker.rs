@@ -490,3 +490,11 @@ async fn broker_server_subscribes_at_start_and_handlers_see_the_app() {
         .unwrap_err();
     assert!(matches!(err, BrokerError::NotConnected));
 }
+
+#[tokio::test]
+async fn memory_broker_passes_the_broker_conformance_suite() {
+    let broker = connected().await;
+    framework::broker::conformance::run_all(&broker, Duration::from_secs(5))
+        .await
+        .unwrap();
+}

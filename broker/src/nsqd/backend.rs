@@ -41,6 +41,14 @@ pub trait BackendQueue: Send + Sync + 'static {
     fn close(&self) -> Result<(), BackendError>;
     /// Closes and removes all data (topic/channel deletion).
     fn delete(&self) -> Result<(), BackendError>;
+    /// Resolves once every message put so far is fsync'ed (group commit; `--sync-ack`).
+    fn commit(&self) -> futures::future::BoxFuture<'static, Result<(), BackendError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// Whether every message must go to this backend, never to memory (`--sync-ack`).
+    fn bypass_memory(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the backend of a queue; `name` is `topic` or `topic:channel` (go-diskqueue names).
@@ -88,10 +96,11 @@ impl MessageQueue {
         ephemeral: bool,
         backend: Option<Box<dyn BackendQueue>>,
     ) -> Self {
+        let bypass = backend.as_ref().is_some_and(|b| b.bypass_memory());
         MessageQueue {
             name,
             memory: VecDeque::new(),
-            mem_limit,
+            mem_limit: if bypass { 0 } else { mem_limit },
             ephemeral,
             backend,
             warned_overflow: false,
@@ -157,6 +166,11 @@ impl MessageQueue {
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.depth() == 0
+    }
+
+    /// The backend's durability barrier ([`BackendQueue::commit`]), if there is a backend.
+    pub fn commit(&self) -> Option<futures::future::BoxFuture<'static, Result<(), BackendError>>> {
+        self.backend.as_ref().map(|b| b.commit())
     }
 
     /// Drops everything (memory and backend).

@@ -145,23 +145,36 @@ impl Channel {
     }
 
     /// Receives messages from the topic; a non-zero defer puts a message in the deferred set.
-    pub(crate) fn put<I>(&self, items: I)
+    /// A backend (disk) write error is returned after the remaining messages were tried.
+    pub(crate) fn put<I>(&self, items: I) -> Result<(), super::backend::BackendError>
     where
         I: IntoIterator<Item = (Message, Duration)>,
     {
         let mut st = self.state.lock();
         let mut queued = 0;
+        let mut result = Ok(());
         let now = Instant::now();
         for (msg, defer) in items {
             self.message_count.fetch_add(1, Ordering::Relaxed);
             if defer.is_zero() {
-                queued += usize::from(self.enqueue(&mut st, msg));
+                match self.try_enqueue(&mut st, msg) {
+                    Ok(deliverable) => queued += usize::from(deliverable),
+                    Err(err) => result = Err(err),
+                }
             } else {
                 st.deferred.push(msg, now + defer);
                 self.arm_timer(&mut st, now + defer);
             }
         }
         wake_hungry(&mut st, queued);
+        result
+    }
+
+    /// The channel queue's durability barrier (`--sync-ack`), if it has a backend.
+    pub(crate) fn commit(
+        &self,
+    ) -> Option<futures::future::BoxFuture<'static, Result<(), super::backend::BackendError>>> {
+        self.state.lock().queue.commit()
     }
 
     /// Adds a consumer (SUB).
@@ -387,15 +400,24 @@ impl Channel {
 
     /// Puts a message on the queue; returns whether it is now deliverable.
     fn enqueue(&self, st: &mut ChannelState, msg: Message) -> bool {
+        self.try_enqueue(st, msg).unwrap_or(false)
+    }
+
+    /// [`Self::enqueue`] that also returns a backend write error (after logging it).
+    fn try_enqueue(
+        &self,
+        st: &mut ChannelState,
+        msg: Message,
+    ) -> Result<bool, super::backend::BackendError> {
         match st.queue.push(Queued {
             msg,
             defer: Duration::ZERO,
         }) {
-            Ok(super::backend::PushOutcome::Dropped) => false,
-            Ok(_) => true,
+            Ok(super::backend::PushOutcome::Dropped) => Ok(false),
+            Ok(_) => Ok(true),
             Err(err) => {
                 tracing::error!(topic = %self.topic_name, channel = %self.name, %err, "writing to channel backend");
-                false
+                Err(err)
             }
         }
     }
@@ -526,7 +548,7 @@ mod tests {
         channel.take(&b, 1, 0, Duration::from_secs(1), &mut out);
         assert!(out.is_empty());
 
-        channel.put([(msg(1), Duration::ZERO)]);
+        channel.put([(msg(1), Duration::ZERO)]).unwrap();
         assert!(woken(&a).await);
         assert!(!woken(&b).await);
 
@@ -545,7 +567,7 @@ mod tests {
     async fn timeout_requeues_and_frees_the_owner() {
         let channel = Channel::new("t", "c", limits(), None);
         let a = consumer(&channel, 1, 1);
-        channel.put([(msg(1), Duration::ZERO)]);
+        channel.put([(msg(1), Duration::ZERO)]).unwrap();
         let mut out = Vec::new();
         channel.take(&a, 1, 0, Duration::from_millis(50), &mut out);
         assert_eq!(out.len(), 1);

@@ -181,6 +181,12 @@ impl NsqdContext {
         self.inner.events.subscribe()
     }
 
+    /// Announces a lifecycle change made outside a topic (channel pause/unpause), so
+    /// `nsqd.dat` and other listeners see it.
+    pub fn emit(&self, event: NsqdEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
     /// Cancelled when the broker shuts down.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown

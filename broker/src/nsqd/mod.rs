@@ -38,6 +38,7 @@ pub mod lookup;
 mod lookup_peer;
 pub mod metadata;
 mod options;
+pub mod persist;
 mod protocol_v2;
 mod tcp;
 
@@ -72,6 +73,8 @@ pub enum NsqdError {
     },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Metadata(#[from] metadata::MetadataError),
 }
 
 /// A running nsqd. Dropping it stops the listeners and connections (without waiting);
@@ -80,6 +83,7 @@ pub struct Nsqd {
     ctx: NsqdContext,
     tracker: TaskTracker,
     tasks: tokio::sync::Mutex<Option<Vec<JoinHandle<()>>>>,
+    persistence: parking_lot::Mutex<Option<persist::Persistence>>,
 }
 
 impl std::fmt::Debug for Nsqd {
@@ -92,7 +96,10 @@ impl std::fmt::Debug for Nsqd {
 }
 
 impl Nsqd {
-    /// Binds the TCP and HTTP listeners and starts serving (in-memory queues).
+    /// Binds the TCP and HTTP listeners and starts serving. With a non-empty `data_path`
+    /// topics and channels overflow to go-diskqueue files there and `nsqd.dat` is restored
+    /// and kept up to date (see `docs/persistence.md`); with an empty one queues are
+    /// in memory only.
     pub async fn start(opts: NsqdOptions) -> Result<Nsqd, NsqdError> {
         Nsqd::start_with_backend(opts, None).await
     }
@@ -103,9 +110,19 @@ impl Nsqd {
         backends: Option<Arc<dyn BackendFactory>>,
     ) -> Result<Nsqd, NsqdError> {
         validate(&opts)?;
+        let (mut persistence, backends) = match backends {
+            Some(backends) => (None, Some(backends)),
+            None => match persist::Persistence::open(&opts)? {
+                Some((persistence, backends)) => (Some(persistence), Some(backends)),
+                None => (None, None),
+            },
+        };
         let tcp = bind(opts.tcp_address).await?;
         let http = bind(opts.http_address).await?;
         let ctx = NsqdContext::new(opts, tcp.local_addr()?, http.local_addr()?, backends);
+        if let Some(persistence) = &mut persistence {
+            persistence.restore(&ctx)?;
+        }
         let tracker = TaskTracker::new();
         let accept = tokio::spawn(tcp::accept_loop(ctx.clone(), tcp, tracker.clone()));
         let shutdown = ctx.shutdown_token().clone();
@@ -123,6 +140,7 @@ impl Nsqd {
             ctx,
             tracker,
             tasks: tokio::sync::Mutex::new(Some(vec![accept, http_task])),
+            persistence: parking_lot::Mutex::new(persistence),
         })
     }
 
@@ -163,7 +181,15 @@ impl Nsqd {
                 abort.abort();
             }
         }
-        self.ctx.close_topics();
+        let persistence = self.persistence.lock().take();
+        if let Some(mut persistence) = persistence {
+            persistence.shutdown(&self.ctx);
+            self.ctx.close_topics();
+            // The data-path lock is released only after every queue is closed.
+            drop(persistence);
+        } else {
+            self.ctx.close_topics();
+        }
         tracing::info!("nsqd: stopped");
     }
 }

@@ -21,7 +21,7 @@ use super::errors::{go_quote, parse_base10, raw, with_raw, BodyCommand, Protocol
 use super::identify::identify;
 use super::inflight::InFlightError;
 use super::options::TlsRequired;
-use super::topic::Topic;
+use super::topic::{PublishError, Topic};
 
 /// The outcome of a command line.
 pub(super) enum Step {
@@ -106,8 +106,13 @@ impl Conn {
                 }
                 Err(ProtocolError::new(ErrorCode::AuthFailed, "AUTH failed"))
             }
-            Action::Pub { topic } => self.publish(&topic, vec![single], Duration::ZERO, "PUB"),
-            Action::Dpub { topic, defer } => self.publish(&topic, vec![single], defer, "DPUB"),
+            Action::Pub { topic } => {
+                self.publish(&topic, vec![single], Duration::ZERO, "PUB")
+                    .await
+            }
+            Action::Dpub { topic, defer } => {
+                self.publish(&topic, vec![single], defer, "DPUB").await
+            }
             Action::Mpub { topic } => {
                 let Body::Multi(bodies) = body else {
                     return Err(ProtocolError::new(
@@ -116,9 +121,11 @@ impl Conn {
                     ));
                 };
                 let count = bodies.len() as u64;
-                topic.publish(bodies, Duration::ZERO).map_err(|err| {
+                let failed = |err: PublishError| {
                     ProtocolError::new(ErrorCode::MpubFailed, format!("MPUB failed {err}"))
-                })?;
+                };
+                topic.publish(bodies, Duration::ZERO).map_err(failed)?;
+                topic.sync_ack().await.map_err(failed)?;
                 self.client.count_publish(topic.name(), count);
                 ok()
             }
@@ -361,7 +368,7 @@ impl Conn {
         Ok(self.need_body(line, BodyCommand::Mpub, Action::Mpub { topic }))
     }
 
-    fn publish(
+    async fn publish(
         &mut self,
         topic: &Bytes,
         bodies: Vec<Bytes>,
@@ -377,6 +384,10 @@ impl Conn {
         let topic = self.publish_topic(topic).map_err(failed)?;
         topic
             .publish(bodies, defer)
+            .map_err(|err| failed(err.to_string()))?;
+        topic
+            .sync_ack()
+            .await
             .map_err(|err| failed(err.to_string()))?;
         self.client.count_publish(topic.name(), 1);
         ok()

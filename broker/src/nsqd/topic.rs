@@ -149,7 +149,7 @@ impl Topic {
             return Err(PublishError::Exiting);
         }
         if st.distributable() && st.backlog.is_empty() {
-            distribute(&st, messages.into_iter().map(|m| (m, defer)));
+            distribute(&st, messages.into_iter().map(|m| (m, defer)))?;
         } else {
             for msg in messages {
                 if st.backlog.push(Queued { msg, defer })? == PushOutcome::Dropped {
@@ -161,6 +161,26 @@ impl Topic {
         drop(st);
         self.message_count.fetch_add(count, Ordering::Relaxed);
         self.message_bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// With `--sync-ack`: waits until everything published so far is fsync'ed in this
+    /// topic's and its channels' disk queues (group commit). Otherwise returns at once.
+    pub async fn sync_ack(&self) -> Result<(), PublishError> {
+        if !self.opts.sync_ack {
+            return Ok(());
+        }
+        let barriers: Vec<_> = {
+            let st = self.state.lock();
+            st.backlog
+                .commit()
+                .into_iter()
+                .chain(st.channels.values().filter_map(|c| c.commit()))
+                .collect()
+        };
+        for barrier in barriers {
+            barrier.await?;
+        }
         Ok(())
     }
 
@@ -380,26 +400,34 @@ impl Topic {
                     st.draining = false;
                     return;
                 }
-                distribute(&st, batch);
+                if let Err(err) = distribute(&st, batch) {
+                    tracing::error!(topic = %self.name, %err, "failed to write backlog to a channel");
+                }
             }
             tokio::task::yield_now().await;
         }
     }
 }
 
-/// Copies each message to every channel.
-fn distribute<I>(st: &TopicState, items: I)
+/// Copies each message to every channel; returns the first channel backend error (every
+/// channel is still tried).
+fn distribute<I>(st: &TopicState, items: I) -> Result<(), BackendError>
 where
     I: IntoIterator<Item = (Message, Duration)>,
 {
-    let items: Vec<(Message, Duration)> = items.into_iter().collect();
+    let mut items: Option<Vec<(Message, Duration)>> = Some(items.into_iter().collect());
+    let mut result = Ok(());
     let mut channels = st.channels.values().peekable();
     while let Some(channel) = channels.next() {
-        if channels.peek().is_some() {
-            channel.put(items.iter().cloned());
-        } else {
-            channel.put(items);
-            return;
+        let put = match (channels.peek().is_some(), &mut items) {
+            (true, Some(all)) => channel.put(all.iter().cloned()),
+            (_, all) => channel.put(all.take().unwrap_or_default()),
+        };
+        if let Err(err) = put {
+            if result.is_ok() {
+                result = Err(err);
+            }
         }
     }
+    result
 }

@@ -2,6 +2,7 @@
 //! names. `nsq pub` is Go's `to_nsq`, `nsq tail` is Go's `nsq_tail`. Go's single-dash long
 //! flags (`-topic=t`) are accepted as well as `--topic=t`.
 
+mod bench;
 mod go_flags;
 mod publish;
 mod tail;
@@ -21,6 +22,8 @@ enum Command {
     Pub(publish::PubArgs),
     /// Print the messages of a topic to stdout (Go's nsq_tail).
     Tail(tail::TailArgs),
+    /// Benchmarks: NSQ's bench_writer / bench_reader, and end-to-end latency.
+    Bench(bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -36,6 +39,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Pub(args) => publish::run(args).await,
         Command::Tail(args) => tail::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

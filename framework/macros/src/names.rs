@@ -1,51 +1,60 @@
-//! NSQ's topic and channel name rules, checked at compile time: 1 to 64 characters of
-//! `[.a-zA-Z0-9_-]`, optionally ending in `#ephemeral`.
+//! NSQ's topic and channel name rules (nsqd's `IsValidTopicName`/`IsValidChannelName`):
+//! 1 to 64 characters of `[.a-zA-Z0-9_-]`, optionally ending in `#ephemeral`.
 
-/// Why a name is not a valid NSQ topic/channel name, or `None` when it is.
-pub fn name_problem(name: &str) -> Option<String> {
+const EPHEMERAL: &str = "#ephemeral";
+
+/// Whether `name` is a valid NSQ topic or channel name (the rules are the same).
+pub fn is_valid(name: &str) -> bool {
     if name.is_empty() || name.len() > 64 {
-        return Some(format!(
-            "NSQ names are 1 to 64 characters; {name:?} has {}",
-            name.len()
-        ));
+        return false;
     }
-    let base = name.strip_suffix("#ephemeral").unwrap_or(name);
-    if base.is_empty() {
-        return Some("NSQ names need characters before `#ephemeral`".to_string());
+    let base = name.strip_suffix(EPHEMERAL).unwrap_or(name);
+    !base.is_empty()
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A compile error message for an invalid `what` (topic, channel, ...) name, or `None`.
+pub fn check(what: &str, name: &str) -> Option<String> {
+    if is_valid(name) {
+        None
+    } else {
+        Some(format!(
+            "invalid NSQ {what} name {name:?}: use 1 to 64 characters of [.a-zA-Z0-9_-], \
+             optionally ending in #ephemeral"
+        ))
     }
-    base.chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        .map(|bad| {
-            format!(
-                "{bad:?} is not allowed in NSQ name {name:?} (use letters, digits, '.', '_', '-', optionally ending in #ephemeral)"
-            )
-        })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::name_problem;
+    use super::*;
 
     #[test]
-    fn follows_nsq_rules() {
-        for ok in [
+    fn nsq_name_rules() {
+        for good in [
             "order.created",
             "a",
-            "a_b-c.d",
-            "tmp#ephemeral",
+            "A-b_c.9",
+            "email#ephemeral",
             &"x".repeat(64),
         ] {
-            assert_eq!(name_problem(ok), None, "{ok}");
+            assert!(is_valid(good), "{good}");
         }
         for bad in [
             "",
-            "has space",
-            "slash/no",
+            "bad topic",
+            "a/b",
             "#ephemeral",
+            "é",
             &"x".repeat(65),
-            "a#b",
+            "a#eph",
         ] {
-            assert!(name_problem(bad).is_some(), "{bad}");
+            assert!(!is_valid(bad), "{bad}");
         }
+        assert!(check("topic", "a b")
+            .unwrap()
+            .contains("invalid NSQ topic name"));
     }
 }

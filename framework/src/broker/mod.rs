@@ -5,6 +5,7 @@
 //! of each message (NSQ's model), and two channels of one topic in one service never see
 //! each other's messages.
 
+pub mod conformance;
 mod handler;
 pub mod memory;
 mod message;

@@ -20,9 +20,7 @@ mod layers;
 pub use layers::{status_of, GrpcRequest, GrpcResponse};
 
 use crate::app::AppInfo;
-use crate::middleware::{
-    BoxService, Metrics, MetricsLayer, RecoveryLayer, Stack, TimeoutLayer, TracingLayer,
-};
+use crate::middleware::{BoxService, Metrics, Stack};
 use crate::server::{Endpoint, Server};
 use crate::BoxError;
 use async_trait::async_trait;
@@ -295,14 +293,7 @@ struct Pipeline {
 
 impl Pipeline {
     fn wrap(&self, routes: Routes) -> BoxService<GrpcRequest, GrpcResponse> {
-        let mut builtin = GrpcStack::new().layer(TracingLayer::new());
-        if let Some(metrics) = &self.metrics {
-            builtin = builtin.layer(MetricsLayer::new(metrics.clone()));
-        }
-        builtin = builtin.layer(RecoveryLayer::new());
-        if let Some(limit) = self.timeout {
-            builtin = builtin.layer(TimeoutLayer::new(limit));
-        }
+        let builtin = GrpcStack::standard(self.metrics.clone(), self.timeout);
         let inner = builtin.apply(self.stack.apply(BoxCloneSyncService::new(routes)));
         let with_context = ContextService {
             inner,

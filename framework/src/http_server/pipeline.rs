@@ -2,10 +2,7 @@
 //! layer: errors become HTTP statuses, each request gets a transport [`Context`].
 
 use crate::app::AppInfo;
-use crate::middleware::{
-    BoxService, Elapsed, Metrics, MetricsLayer, Panicked, RecoveryLayer, Stack, TimeoutLayer,
-    TracingLayer,
-};
+use crate::middleware::{BoxService, Elapsed, Metrics, Panicked, Stack};
 use crate::telemetry::headers_from_http;
 use crate::transport::{Context, Kind};
 use crate::BoxError;
@@ -40,14 +37,7 @@ impl Layer<Route> for Pipeline {
             route,
             |never: Infallible| match never {},
         ));
-        let mut builtin = HttpStack::new().layer(TracingLayer::new());
-        if let Some(metrics) = &self.metrics {
-            builtin = builtin.layer(MetricsLayer::new(metrics.clone()));
-        }
-        builtin = builtin.layer(RecoveryLayer::new());
-        if let Some(limit) = self.timeout {
-            builtin = builtin.layer(TimeoutLayer::new(limit));
-        }
+        let builtin = HttpStack::standard(self.metrics.clone(), self.timeout);
         PipelineService {
             inner: builtin.apply(self.stack.apply(route)),
             app: self.app.clone(),

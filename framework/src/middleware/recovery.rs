@@ -20,7 +20,7 @@ pub struct Panicked {
     pub message: String,
 }
 
-/// Catches panics; see the [module docs](self).
+/// Catches panics: a panic in a handler becomes a [`Panicked`] error for that request.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RecoveryLayer;
 

@@ -1,8 +1,11 @@
 //! [`Stack`]: an ordered list of layers over a boxed service, kept as a value so servers
 //! and brokers can take "the middleware" without being generic over it.
 
+use super::{Metrics, MetricsLayer, RecoveryLayer, TimeoutLayer, TracingLayer};
+use crate::transport::{Outcome, Transported};
 use crate::BoxError;
 use std::sync::Arc;
+use std::time::Duration;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt};
 
@@ -74,5 +77,33 @@ impl<Req: 'static, Resp: 'static> Stack<Req, Resp> {
             .iter()
             .rev()
             .fold(service, |inner, wrap| wrap(inner))
+    }
+}
+
+impl<Req, Resp> Stack<Req, Resp>
+where
+    Req: Transported + Send + 'static,
+    Resp: Outcome + Send + 'static,
+{
+    /// The standard stack every transport uses, outermost first: tracing, metrics (when
+    /// given), recovery, timeout (when given).
+    ///
+    /// ```
+    /// use framework::broker::HandlerStack;
+    /// use framework::middleware::Metrics;
+    /// use std::time::Duration;
+    /// let stack = HandlerStack::standard(Some(Metrics::new()), Some(Duration::from_secs(60)));
+    /// # drop(stack);
+    /// ```
+    pub fn standard(metrics: Option<Metrics>, timeout: Option<Duration>) -> Self {
+        let mut stack = Stack::new().layer(TracingLayer::new());
+        if let Some(metrics) = metrics {
+            stack = stack.layer(MetricsLayer::new(metrics));
+        }
+        stack = stack.layer(RecoveryLayer::new());
+        if let Some(limit) = timeout {
+            stack = stack.layer(TimeoutLayer::new(limit));
+        }
+        stack
     }
 }

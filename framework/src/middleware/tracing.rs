@@ -13,7 +13,8 @@ use tracing::field::Empty;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Wraps each request in a span; see the [module docs](self).
+/// Wraps each request in a span named by its operation (server span for gRPC/HTTP,
+/// consumer span for brokers), parented by the trace context in its headers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingLayer;
 

@@ -11,6 +11,7 @@ use super::params::Params;
 use super::response::{ApiError, ApiResult, Reply};
 use crate::nsqd::channel::Channel;
 use crate::nsqd::context::{EngineError, NsqdContext};
+use crate::nsqd::events::NsqdEvent;
 use crate::nsqd::topic::Topic;
 
 const TOPIC_NOT_FOUND: ApiError = ApiError::not_found("TOPIC_NOT_FOUND");
@@ -85,13 +86,23 @@ pub async fn channel_empty(State(ctx): State<NsqdContext>, RawQuery(q): RawQuery
 
 /// `POST /channel/pause?topic=&channel=`.
 pub async fn channel_pause(State(ctx): State<NsqdContext>, RawQuery(q): RawQuery) -> ApiResult {
-    existing_channel(&ctx, q.as_deref())?.pause();
+    let channel = existing_channel(&ctx, q.as_deref())?;
+    channel.pause();
+    ctx.emit(NsqdEvent::ChannelPaused {
+        topic: channel.topic_name().to_owned(),
+        channel: channel.name().to_owned(),
+    });
     Ok(Reply::Empty)
 }
 
 /// `POST /channel/unpause?topic=&channel=`.
 pub async fn channel_unpause(State(ctx): State<NsqdContext>, RawQuery(q): RawQuery) -> ApiResult {
-    existing_channel(&ctx, q.as_deref())?.unpause();
+    let channel = existing_channel(&ctx, q.as_deref())?;
+    channel.unpause();
+    ctx.emit(NsqdEvent::ChannelUnpaused {
+        topic: channel.topic_name().to_owned(),
+        channel: channel.name().to_owned(),
+    });
     Ok(Reply::Empty)
 }
 

@@ -41,6 +41,7 @@ pub async fn publish(
     topic
         .publish(vec![body], defer)
         .map_err(|_| ApiError::exiting())?;
+    topic.sync_ack().await.map_err(|_| ApiError::exiting())?;
     Ok(Reply::ok())
 }
 
@@ -71,6 +72,7 @@ pub async fn multi_publish(
         topic
             .publish(messages, Duration::ZERO)
             .map_err(|_| ApiError::exiting())?;
+        topic.sync_ack().await.map_err(|_| ApiError::exiting())?;
     }
     Ok(Reply::ok())
 }

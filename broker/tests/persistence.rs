@@ -1,0 +1,297 @@
+//! Persistence of the embedded nsqd: disk overflow, clean restart, nsqd.dat, corrupt segments,
+//! the Go nsqd 1.3 data directory, data path locking, ephemeral queues and disk errors.
+
+mod persistence_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use broker::nsqd::{Nsqd, NsqdOptions};
+use bytes::Bytes;
+use persistence_support::*;
+
+const IDLE: Duration = Duration::from_millis(1500);
+
+fn options(data_path: &Path, mem_queue_size: i64) -> NsqdOptions {
+    NsqdOptions {
+        tcp_address: "127.0.0.1:0".parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        data_path: data_path.to_path_buf(),
+        mem_queue_size,
+        sync_timeout: Duration::from_millis(100),
+        ..NsqdOptions::default()
+    }
+}
+
+async fn start(opts: NsqdOptions) -> Nsqd {
+    tokio::time::timeout(WAIT, Nsqd::start(opts))
+        .await
+        .expect("start timed out")
+        .expect("nsqd start")
+}
+
+async fn stop(nsqd: Nsqd) {
+    tokio::time::timeout(WAIT, nsqd.shutdown())
+        .await
+        .expect("shutdown timed out");
+}
+
+/// Creates `topic/channel` by subscribing once (the channel then exists before publishing).
+async fn create_channel(nsqd: &Nsqd, topic: &str, channel: &str) {
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    conn.sub(topic, channel).await;
+    conn.send(nsq_wire::command::Command::Cls).await;
+    let _ = conn.frame_within(Duration::from_secs(2)).await;
+}
+
+fn numbered(prefix: &str, range: std::ops::Range<usize>) -> BTreeSet<String> {
+    range.map(|i| format!("{prefix}-{i:05}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_overflow_to_disk_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let nsqd = start(options(dir.path(), 100)).await;
+    create_channel(&nsqd, "bulk", "c").await;
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    for batch in 0..100 {
+        let bodies = (0..100)
+            .map(|i| Bytes::from(format!("msg-{:05}", batch * 100 + i)))
+            .collect();
+        conn.mpub("bulk", bodies).await.expect("MPUB");
+    }
+    stop(nsqd).await;
+    assert!(
+        file_names(dir.path())
+            .iter()
+            .any(|f| f.starts_with("bulk:c.diskqueue.")),
+        "channel overflowed to disk: {:?}",
+        file_names(dir.path())
+    );
+
+    let nsqd = start(options(dir.path(), 100)).await;
+    let got = consume_all(nsqd.tcp_addr(), "bulk", "c", 10_000, IDLE).await;
+    assert_eq!(body_set(&got), numbered("msg", 0..10_000));
+    stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_backlog_without_channels_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let nsqd = start(options(dir.path(), 10)).await;
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    for i in 0..50 {
+        conn.publish("lonely", format!("m-{i:05}")).await.unwrap();
+    }
+    stop(nsqd).await;
+    let nsqd = start(options(dir.path(), 10)).await;
+    let got = consume_all(nsqd.tcp_addr(), "lonely", "late", 50, IDLE).await;
+    assert_eq!(body_set(&got), numbered("m", 0..50));
+    stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_nsqd_data_directory_is_consumed_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_go_fixture(dir.path());
+    let nsqd = start(options(dir.path(), 100)).await;
+
+    let billing = consume_all(nsqd.tcp_addr(), "orders", "billing", 5000, IDLE).await;
+    assert_eq!(body_set(&billing), numbered("order", 1000..3000));
+    assert!(billing.iter().all(|m| m.attempts == 1));
+
+    let archive = consume_all(nsqd.tcp_addr(), "events", "archive", 5000, IDLE).await;
+    assert_eq!(body_set(&archive), numbered("event", 0..500));
+
+    // audit was paused in Go nsqd: nothing until unpaused.
+    let mut audit = Conn::connect(nsqd.tcp_addr()).await;
+    audit.sub("orders", "audit").await;
+    let none = audit.consume(1000, 5000, Duration::from_millis(500)).await;
+    assert!(none.is_empty(), "paused channel delivered {}", none.len());
+    let (status, body) = http_post(
+        nsqd.http_addr(),
+        "/channel/unpause?topic=orders&channel=audit",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let audit_msgs = audit.consume(1000, 5000, IDLE).await;
+    assert_eq!(body_set(&audit_msgs), numbered("order", 0..3000));
+    stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_segment_is_skipped_and_the_rest_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = NsqdOptions {
+        // 26-byte header + 9-byte body + 4-byte length = 39 bytes; 10 records per file.
+        max_bytes_per_file: 390,
+        ..options(dir.path(), 0)
+    };
+    let nsqd = start(opts.clone()).await;
+    create_channel(&nsqd, "t", "c").await;
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    for i in 0..100 {
+        conn.publish("t", format!("msg-{i:05}")).await.unwrap();
+    }
+    stop(nsqd).await;
+
+    let corrupt = dir.path().join("t:c.diskqueue.000002.dat");
+    let mut data = std::fs::read(&corrupt).expect("third channel data file");
+    assert_eq!(data.len(), 390);
+    data[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+    std::fs::write(&corrupt, data).unwrap();
+
+    let nsqd = start(opts).await;
+    let got = consume_all(nsqd.tcp_addr(), "t", "c", 100, IDLE).await;
+    let mut expected = numbered("msg", 0..20);
+    expected.extend(numbered("msg", 30..100));
+    assert_eq!(body_set(&got), expected);
+    assert!(dir.path().join("t:c.diskqueue.000002.dat.bad").exists());
+    stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_channels_and_pause_state_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let nsqd = start(options(dir.path(), 0)).await;
+    let http = nsqd.http_addr();
+    for path in [
+        "/topic/create?topic=p",
+        "/channel/create?topic=p&channel=a",
+        "/channel/create?topic=p&channel=b",
+        "/channel/pause?topic=p&channel=a",
+    ] {
+        let (status, body) = http_post(http, path, "").await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    for i in 0..3 {
+        conn.publish("p", format!("m-{i:05}")).await.unwrap();
+    }
+    stop(nsqd).await;
+
+    let dat = std::fs::read_to_string(dir.path().join("nsqd.dat")).unwrap();
+    assert_eq!(
+        dat,
+        r#"{"topics":[{"name":"p","paused":false,"channels":[{"name":"a","paused":true},{"name":"b","paused":false}]}],"version":"1.3.0"}"#
+    );
+
+    let nsqd = start(options(dir.path(), 0)).await;
+    let b = consume_all(nsqd.tcp_addr(), "p", "b", 3, IDLE).await;
+    assert_eq!(body_set(&b), numbered("m", 0..3));
+    let mut a = Conn::connect(nsqd.tcp_addr()).await;
+    a.sub("p", "a").await;
+    assert!(a
+        .consume(10, 3, Duration::from_millis(500))
+        .await
+        .is_empty());
+    let (status, _) = http_post(nsqd.http_addr(), "/channel/unpause?topic=p&channel=a", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body_set(&a.consume(10, 3, IDLE).await), numbered("m", 0..3));
+    stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_and_deferred_messages_are_flushed_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let nsqd = start(options(dir.path(), 100)).await;
+    let mut consumer = Conn::connect(nsqd.tcp_addr()).await;
+    consumer.sub("f", "c").await;
+    let mut producer = Conn::connect(nsqd.tcp_addr()).await;
+    producer.publish("f", "in-flight").await.unwrap();
+    producer.dpub("f", 60_000, "deferred").await;
+    consumer.send(nsq_wire::command::Command::Rdy(1)).await;
+    match consumer.frame().await {
+        nsq_wire::frame::Frame::Message(m) => assert_eq!(&m.body[..], b"in-flight"),
+        other => panic!("expected the message, got {other:?}"),
+    }
+    // Neither FIN'd nor due: both must be written to disk by the shutdown.
+    stop(nsqd).await;
+
+    let nsqd = start(options(dir.path(), 100)).await;
+    let got = consume_all(nsqd.tcp_addr(), "f", "c", 2, Duration::from_secs(5)).await;
+    let mut by_body: Vec<_> = got
+        .iter()
+        .map(|m| (String::from_utf8_lossy(&m.body).into_owned(), m.attempts))
+        .collect();
+    by_body.sort();
+    assert_eq!(by_body.len(), 2, "{by_body:?}");
+    assert_eq!(by_body[0].0, "deferred");
+    assert_eq!(by_body[1].0, "in-flight");
+    assert!(by_body[1].1 >= 2, "in-flight attempts {}", by_body[1].1);
+    stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_queues_never_touch_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let nsqd = start(options(dir.path(), 10)).await;
+    let mut consumer = Conn::connect(nsqd.tcp_addr()).await;
+    consumer.sub("e#ephemeral", "c#ephemeral").await;
+    let mut producer = Conn::connect(nsqd.tcp_addr()).await;
+    for i in 0..20 {
+        producer
+            .publish("e#ephemeral", format!("m-{i:05}"))
+            .await
+            .unwrap();
+    }
+    stop(nsqd).await;
+    let names = file_names(dir.path());
+    assert!(
+        !names.iter().any(|n| n.contains("ephemeral")),
+        "ephemeral data on disk: {names:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_nsqd_on_the_same_data_path_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let nsqd = start(options(dir.path(), 10)).await;
+    let second = Nsqd::start(options(dir.path(), 10)).await;
+    let err = second.expect_err("second nsqd must not start");
+    assert!(
+        err.to_string().contains("data-path") || err.to_string().contains("data path"),
+        "{err}"
+    );
+    stop(nsqd).await;
+    // Released at shutdown.
+    let again = start(options(dir.path(), 10)).await;
+    stop(again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_errors_fail_the_publish_without_crashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let opts = NsqdOptions {
+        max_bytes_per_file: 200,
+        ..options(&data, 0)
+    };
+    let nsqd = start(opts).await;
+    create_channel(&nsqd, "d", "c").await;
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    conn.publish("d", "stored-before").await.unwrap();
+    // The data directory vanishes: the next data file cannot be created.
+    std::fs::remove_dir_all(&data).unwrap();
+    let mut error = None;
+    for i in 0..200 {
+        match conn.publish("d", format!("m-{i:05}")).await {
+            Ok(()) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let error = error.expect("a publish must fail once the disk is gone");
+    assert!(error.starts_with("E_PUB_FAILED"), "{error}");
+    // Still alive: a fresh connection works and HTTP answers.
+    let mut other = Conn::connect(nsqd.tcp_addr()).await;
+    other.send(nsq_wire::command::Command::Nop).await;
+    let (status, _) = http_post(nsqd.http_addr(), "/pub?topic=d", "x").await;
+    assert!(status >= 500, "HTTP publish status {status}");
+    stop(nsqd).await;
+}
