@@ -3,9 +3,10 @@
 //! `e2e_processing_latency_percentiles`, `enable_experiment`, `id`). Values are encoded as Go
 //! does: strings raw, durations as nanoseconds, lists as JSON arrays, `log_level` as a number.
 //!
-//! PUT validates exactly as nsqd does. `nsqlookupd_tcp_addresses` takes effect at once
-//! (peers no longer listed are dropped, new ones connected); a runtime change of
-//! `log_level` is not supported yet, so a valid PUT of it answers 400 `INVALID_OPTION`.
+//! PUT validates exactly as nsqd does. `log_level` changes the process's log level when the
+//! program installed a setter ([`super::install_log_level_setter`], the `nsqd` binary does);
+//! `nsqlookupd_tcp_addresses` takes effect at once (peers no longer listed are dropped, new
+//! ones connected). A valid PUT that cannot be applied answers 400 `INVALID_OPTION`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::body::read_limited;
+use super::log_level;
 use super::response::{ApiError, ApiResult, Reply};
 use crate::nsqd::cli::parse_log_level;
 use crate::nsqd::context::NsqdContext;
@@ -20,10 +22,20 @@ use crate::nsqd::{NsqdOptions, TlsRequired};
 
 /// `GET /config/:opt`.
 pub async fn get_option(State(ctx): State<NsqdContext>, Path(opt): Path<String>) -> ApiResult {
-    if let (Some(lookup), "nsqlookupd_tcp_addresses") = (ctx.lookup(), opt.as_str()) {
+    current_value(&ctx, &opt)
+}
+
+/// The reply for the current value of `opt` (also the reply to a successful PUT).
+fn current_value(ctx: &NsqdContext, opt: &str) -> ApiResult {
+    if opt == "log_level" {
+        if let Some(level) = log_level::current() {
+            return Reply::json(&(level as i32));
+        }
+    }
+    if let (Some(lookup), "nsqlookupd_tcp_addresses") = (ctx.lookup(), opt) {
         return Reply::json(&json!(lookup.addresses()));
     }
-    match option_value(ctx.options(), &opt) {
+    match option_value(ctx.options(), opt) {
         Some(Value::String(text)) => Ok(Reply::Text(Bytes::from(text))),
         Some(value) => Reply::json(&value),
         None => Err(ApiError::bad_request("INVALID_OPTION")),
@@ -47,14 +59,19 @@ pub async fn put_option(
             let addresses =
                 serde_json::from_slice::<Vec<String>>(&body).map_err(|_| invalid_value)?;
             if let Some(lookup) = ctx.lookup() {
-                lookup.set_addresses(addresses.clone());
-                return Reply::json(&json!(addresses));
+                lookup.set_addresses(addresses);
+                return current_value(&ctx, &opt);
             }
         }
         "log_level" => {
             let text = String::from_utf8_lossy(&body).to_ascii_lowercase();
             if !matches!(text.as_str(), "debug" | "info" | "warn" | "error" | "fatal") {
                 return Err(invalid_value);
+            }
+            let level = parse_log_level(&text).map_err(|_| invalid_value)?;
+            if log_level::apply(level) {
+                tracing::info!(level = level.as_str(), "log level changed over HTTP");
+                return current_value(&ctx, &opt);
             }
         }
         _ => return Err(ApiError::bad_request("INVALID_OPTION")),
