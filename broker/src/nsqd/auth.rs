@@ -139,7 +139,11 @@ impl AuthClient {
         Err(AuthError::Unavailable(failures.join("; ")))
     }
 
-    async fn query_one(&self, endpoint: &str, params: &[(&str, &str)]) -> Result<AuthState, String> {
+    async fn query_one(
+        &self,
+        endpoint: &str,
+        params: &[(&str, &str)],
+    ) -> Result<AuthState, String> {
         let request = if self.post {
             let body: serde_json::Map<String, serde_json::Value> = params
                 .iter()
@@ -260,7 +264,10 @@ impl Conn {
     }
 
     /// The AUTH command once its body is read.
-    pub(super) async fn auth_command(&mut self, body: &[u8]) -> Result<Option<Bytes>, ProtocolError> {
+    pub(super) async fn auth_command(
+        &mut self,
+        body: &[u8],
+    ) -> Result<Option<Bytes>, ProtocolError> {
         if self.has_authorizations() {
             return Err(ProtocolError::invalid("AUTH already set"));
         }
@@ -323,8 +330,10 @@ impl Conn {
             }
         }
         let allowed = self.auth.as_ref().is_some_and(|s| {
-            s.state
-                .is_allowed(&String::from_utf8_lossy(topic), &String::from_utf8_lossy(channel))
+            s.state.is_allowed(
+                &String::from_utf8_lossy(topic),
+                &String::from_utf8_lossy(channel),
+            )
         });
         if !allowed {
             return Err(ProtocolError::new(
@@ -370,7 +379,10 @@ mod tests {
         assert!(state.is_allowed("orders", ""));
         assert!(!state.is_allowed("orders2", ""));
         assert!(!state.is_allowed("orders", "c"), "publish-only entry");
-        assert!(state.is_allowed("app-logs", "archive"), "unanchored topic regex");
+        assert!(
+            state.is_allowed("app-logs", "archive"),
+            "unanchored topic regex"
+        );
         assert!(!state.is_allowed("logs", "other"));
         assert!(!state.is_allowed("logs", ""), "subscribe-only entry");
     }

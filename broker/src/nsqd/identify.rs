@@ -40,9 +40,8 @@ pub(super) fn identify(conn: &mut Conn, body: &[u8]) -> Result<Option<Bytes>, Pr
         return Ok(Some(Bytes::from_static(nsq_wire::OK)));
     }
     // A repeated IDENTIFY cannot stack a second TLS layer or compressor.
-    let tls = conn.security.tls.is_some()
-        && req.tls_v1.unwrap_or(false)
-        && conn.stream.tls().is_none();
+    let tls =
+        conn.security.tls.is_some() && req.tls_v1.unwrap_or(false) && conn.stream.tls().is_none();
     let compressible = !conn.stream.is_compressed();
     let deflate = compressible && opts.deflate && req.deflate.unwrap_or(false);
     let snappy = compressible && opts.snappy && req.snappy.unwrap_or(false);

@@ -15,7 +15,9 @@ impl Conn {
     pub(super) async fn run_upgrade(&mut self, upgrade: Upgrade) -> io::Result<()> {
         if upgrade.tls {
             let Some(acceptor) = self.security.tls.clone() else {
-                return Err(io::Error::other("TLS negotiated without a TLS configuration"));
+                return Err(io::Error::other(
+                    "TLS negotiated without a TLS configuration",
+                ));
             };
             let pending = self.read_buf.split();
             if let Err(err) = self.stream.start_tls(&acceptor, pending).await {

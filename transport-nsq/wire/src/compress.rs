@@ -99,7 +99,11 @@ impl Compressor {
     }
 }
 
-fn deflate_sync(c: &mut Compress, mut input: &[u8], out: &mut BytesMut) -> Result<(), CompressError> {
+fn deflate_sync(
+    c: &mut Compress,
+    mut input: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), CompressError> {
     let mut scratch = [0u8; 16 * 1024];
     loop {
         let before_in = c.total_in();
@@ -232,7 +236,9 @@ fn unsnappy(
                 }
                 *seen_stream_id = true;
             }
-            0x00 | 0x01 if !*seen_stream_id => return Err(bad("data before the stream identifier")),
+            0x00 | 0x01 if !*seen_stream_id => {
+                return Err(bad("data before the stream identifier"))
+            }
             0x00 | 0x01 => {
                 if data.len() < 4 {
                     return Err(bad("chunk without checksum"));
@@ -358,13 +364,19 @@ mod tests {
     fn snappy_rejects_corruption_and_oversized_chunks() {
         let mut out = BytesMut::new();
         let mut src = BytesMut::from(&b"\x01\x08\x00\x00\x00\x00\x00\x00abcd"[..]);
-        assert!(Decompressor::snappy().decompress(&mut src, &mut out, 1).is_err());
+        assert!(Decompressor::snappy()
+            .decompress(&mut src, &mut out, 1)
+            .is_err());
         let mut src = BytesMut::from(SNAPPY_STREAM_ID);
         src.extend_from_slice(b"\x01\x06\x00\x00\x00\x00\x00\x00OK");
-        assert!(Decompressor::snappy().decompress(&mut src, &mut out, 1).is_err());
+        assert!(Decompressor::snappy()
+            .decompress(&mut src, &mut out, 1)
+            .is_err());
         let mut src = BytesMut::from(SNAPPY_STREAM_ID);
         src.extend_from_slice(b"\x80\xff\xff\xff");
-        assert!(Decompressor::snappy().decompress(&mut src, &mut out, 1).is_err());
+        assert!(Decompressor::snappy()
+            .decompress(&mut src, &mut out, 1)
+            .is_err());
     }
 
     #[test]
