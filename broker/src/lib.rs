@@ -7,4 +7,5 @@
 pub mod admin;
 pub mod diskqueue;
 pub mod lookupd;
+pub mod metrics;
 pub mod nsqd;

@@ -194,9 +194,31 @@ async fn browser_sees_depths_and_pauses_a_channel() {
         )
         .await;
     }
+    // nsqadmin reads the cluster through lookupd: wait until nsqd registered both topics.
+    let lookupd_http = format!("http://{}", lookupd.http_addr());
+    timeout(WAIT, async {
+        loop {
+            let mut registered = 0;
+            for topic in ["orders", "audit"] {
+                let reply = reqwest::get(format!("{lookupd_http}/lookup?topic={topic}"))
+                    .await
+                    .unwrap();
+                if reply.status().is_success() {
+                    let lookup: Value = reply.json().await.unwrap();
+                    registered += usize::from(!lookup["producers"].as_array().unwrap().is_empty());
+                }
+            }
+            if registered == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("nsqd registers its topics with lookupd");
     let admin = Admin::start(AdminOptions {
         http_address: "127.0.0.1:0".parse().unwrap(),
-        nsqd_http_addresses: vec![nsqd.http_addr().to_string()],
+        lookupd_http_addresses: vec![lookupd.http_addr().to_string()],
         ..AdminOptions::default()
     })
     .await

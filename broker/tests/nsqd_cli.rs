@@ -165,6 +165,11 @@ fn start(args: &[&str]) -> Daemon {
 
 /// A minimal HTTP/1.1 POST over a std TCP stream: (status, body).
 fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    request(addr, "POST", path, body)
+}
+
+/// A minimal HTTP/1.1 request over a std TCP stream: (status, body).
+fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
@@ -172,7 +177,7 @@ fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
         .unwrap();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -269,5 +274,57 @@ fn inactive_feature_flags_are_accepted_with_a_warning() {
             .any(|l| l.contains("--statsd-address is accepted but has no effect")),
         "{:#?}",
         daemon.early_lines
+    );
+}
+
+#[test]
+fn put_config_log_level_changes_the_running_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("--data-path={}", dir.path().to_str().unwrap());
+    let daemon = start(&[
+        "--tcp-address=127.0.0.1:0",
+        "--http-address=127.0.0.1:0",
+        &data,
+    ]);
+    let http = daemon.http.as_str();
+    assert_eq!(
+        request(http, "GET", "/config/log_level", ""),
+        (200, "2".into())
+    );
+    assert_eq!(
+        request(http, "PUT", "/config/log_level", "warn"),
+        (200, "3".into())
+    );
+    // at warn, creating a topic logs nothing
+    assert_eq!(
+        post(http, "/topic/create?topic=quiet", ""),
+        (200, String::new())
+    );
+    assert_eq!(
+        request(http, "PUT", "/config/log_level", "INFO"),
+        (200, "2".into())
+    );
+    assert_eq!(
+        request(http, "GET", "/config/log_level", ""),
+        (200, "2".into())
+    );
+    assert_eq!(
+        post(http, "/topic/create?topic=loud", ""),
+        (200, String::new())
+    );
+    let mut created = Vec::new();
+    while created.is_empty() {
+        let line = daemon
+            .stderr_lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an info line after raising the level");
+        if line.contains("TOPIC: created") {
+            created.push(line);
+        }
+    }
+    assert!(created[0].contains("loud"), "{created:?}");
+    assert_eq!(
+        request(http, "PUT", "/config/log_level", "chatty"),
+        (400, r#"{"message":"INVALID_VALUE"}"#.into())
     );
 }

@@ -274,8 +274,8 @@ async fn disk_errors_fail_the_publish_without_crashing() {
     create_channel(&nsqd, "d", "c").await;
     let mut conn = Conn::connect(nsqd.tcp_addr()).await;
     conn.publish("d", "stored-before").await.unwrap();
-    // The data directory vanishes: the next data file cannot be created.
-    std::fs::remove_dir_all(&data).unwrap();
+    // The data directory vanishes (moved away atomically): new data files cannot be created.
+    std::fs::rename(&data, dir.path().join("gone")).unwrap();
     let mut error = None;
     for i in 0..200 {
         match conn.publish("d", format!("m-{i:05}")).await {
@@ -294,4 +294,106 @@ async fn disk_errors_fail_the_publish_without_crashing() {
     let (status, _) = http_post(nsqd.http_addr(), "/pub?topic=d", "x").await;
     assert!(status >= 500, "HTTP publish status {status}");
     stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_queue_files_use_go_names_and_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = NsqdOptions {
+        max_bytes_per_file: 200,
+        ..options(dir.path(), 0)
+    };
+    let nsqd = start(opts).await;
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    for i in 0..10 {
+        conn.publish("d", format!("{i:050}")).await.unwrap();
+    }
+    // Two 80-byte records (length 76) per 200-byte file, written within milliseconds.
+    let first = dir.path().join("d.diskqueue.000000.dat");
+    let last = dir.path().join("d.diskqueue.000004.dat");
+    tokio::time::timeout(WAIT, async {
+        while std::fs::metadata(&last).map(|m| m.len()).unwrap_or(0) < 160 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("records reach the last data file");
+    let names = file_names(dir.path());
+    for n in 0..5 {
+        assert!(
+            names.contains(&format!("d.diskqueue.{n:06}.dat")),
+            "{names:?}"
+        );
+    }
+    let data = std::fs::read(&first).unwrap();
+    assert_eq!(&data[..4], &76u32.to_be_bytes());
+    assert_eq!(&data[4 + 8..4 + 10], &[0, 0], "attempts 0 on disk");
+    assert_eq!(&data[4 + 26..80], format!("{:050}", 0).as_bytes());
+    assert_eq!(data.len(), 160);
+
+    let got = consume_all(nsqd.tcp_addr(), "d", "c", 10, IDLE).await;
+    assert_eq!(got.len(), 10);
+    let meta = dir.path().join("d.diskqueue.meta.dat");
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let text = std::fs::read_to_string(&meta).unwrap_or_default();
+            let lines: Vec<_> = text.lines().collect();
+            if lines.len() == 3 && lines[0] == "0" && lines[1] == lines[2] {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("topic metadata shows the queue drained");
+    let names = file_names(dir.path());
+    assert!(
+        !names.contains(&"d.diskqueue.000000.dat".to_string()),
+        "completed files are deleted: {names:?}"
+    );
+    stop(nsqd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_ack_publishes_over_tcp_and_http_and_keeps_ephemeral_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = NsqdOptions {
+        sync_ack: true,
+        ..options(dir.path(), 100)
+    };
+    let nsqd = start(opts.clone()).await;
+    create_channel(&nsqd, "s", "c").await;
+    let mut conn = Conn::connect(nsqd.tcp_addr()).await;
+    conn.publish("s", "tcp-pub").await.unwrap();
+    conn.mpub(
+        "s",
+        vec![Bytes::from("tcp-mpub-1"), Bytes::from("tcp-mpub-2")],
+    )
+    .await
+    .unwrap();
+    conn.dpub("s", 10, "tcp-dpub").await;
+    let (status, body) = http_post(nsqd.http_addr(), "/pub?topic=s", "http-pub").await;
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    let (status, _) = http_post(
+        nsqd.http_addr(),
+        "/mpub?topic=s",
+        "http-mpub-1\nhttp-mpub-2",
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Acknowledged means on disk: the channel's data file holds them already.
+    let data = std::fs::read(dir.path().join("s:c.diskqueue.000000.dat")).unwrap();
+    for needle in ["tcp-pub", "tcp-mpub-2", "http-pub", "http-mpub-2"] {
+        assert!(
+            data.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle} not on disk"
+        );
+    }
+    conn.publish("e#ephemeral", "memory-only").await.unwrap();
+    let got = consume_all(nsqd.tcp_addr(), "s", "c", 7, IDLE).await;
+    assert_eq!(got.len(), 7, "{:?}", bodies(&got));
+    stop(nsqd).await;
+    assert!(!file_names(dir.path())
+        .iter()
+        .any(|n| n.contains("ephemeral")));
 }

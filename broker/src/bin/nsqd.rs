@@ -3,9 +3,11 @@
 
 use std::process::ExitCode;
 
-use broker::nsqd::cli::{inactive_feature_warnings, CliError, NsqdArgs};
+use broker::nsqd::cli::{inactive_feature_warnings, CliError, LogLevel, NsqdArgs};
+use broker::nsqd::http::install_log_level_setter;
 use broker::nsqd::{Nsqd, VERSION};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{reload, EnvFilter};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -25,7 +27,7 @@ async fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    init_logging(args.log_level.as_filter());
+    init_logging(args.log_level);
     for note in &parsed.notes {
         tracing::warn!("{note}");
     }
@@ -57,14 +59,25 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Structured logs on stderr; `RUST_LOG` overrides `--log-level` when set.
-fn init_logging(level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+/// Structured logs on stderr; `RUST_LOG` overrides `--log-level` when set. The level can be
+/// changed at run time with `PUT /config/log_level`.
+fn init_logging(level: LogLevel) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_filter()));
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .init();
+    install_log_level_setter(level, move |level| {
+        if let Err(e) = handle.modify(|f| *f = EnvFilter::new(level.as_filter())) {
+            tracing::error!(error = %e, "cannot change the log level");
+        }
+    });
 }
 
 /// SIGINT/SIGTERM listeners, installed before the listeners open so that a signal sent as

@@ -26,6 +26,7 @@ pub(crate) fn router(server: Arc<ServerInfo>) -> Router {
         .route("/topics", get(topics))
         .route("/channels", get(channels))
         .route("/nodes", get(nodes))
+        .route("/metrics", get(crate::metrics::lookupd::handler))
         .route("/topic/create", post(create_topic))
         .route("/topic/delete", post(delete_topic))
         .route("/channel/create", post(create_channel))

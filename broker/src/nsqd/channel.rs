@@ -80,12 +80,14 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    /// Creates the channel and starts its timer task.
+    /// Creates the channel and starts its timer task, which ends when the channel is
+    /// deleted or closed, or when `closed` (a child of the broker's shutdown token) fires.
     pub(crate) fn new(
         topic_name: &str,
         name: &str,
         limits: ChannelLimits,
         backend: Option<Box<dyn BackendQueue>>,
+        closed: CancellationToken,
     ) -> Arc<Channel> {
         let ephemeral = nsq_wire::names::is_ephemeral(name);
         let queue_name = format!("{topic_name}:{name}");
@@ -104,7 +106,7 @@ impl Channel {
                 timer_target: None,
             }),
             timer_wake: Notify::new(),
-            closed: CancellationToken::new(),
+            closed,
             exiting: AtomicBool::new(false),
             message_count: AtomicU64::new(0),
             requeue_count: AtomicU64::new(0),
@@ -540,7 +542,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_message_wakes_one_ready_consumer_and_kick_passes_it_on() {
-        let channel = Channel::new("t", "c", limits(), None);
+        let channel = Channel::new("t", "c", limits(), None, CancellationToken::new());
         let a = consumer(&channel, 1, 1);
         let b = consumer(&channel, 2, 1);
         let mut out = Vec::new();
@@ -565,7 +567,7 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_requeues_and_frees_the_owner() {
-        let channel = Channel::new("t", "c", limits(), None);
+        let channel = Channel::new("t", "c", limits(), None, CancellationToken::new());
         let a = consumer(&channel, 1, 1);
         channel.put([(msg(1), Duration::ZERO)]).unwrap();
         let mut out = Vec::new();

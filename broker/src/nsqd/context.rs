@@ -224,6 +224,7 @@ impl NsqdContext {
             self.inner.opts.clone(),
             self.inner.backends.clone(),
             self.inner.events.clone(),
+            self.inner.shutdown.clone(),
         )?;
         topics.insert(name.to_owned(), topic.clone());
         drop(topics);

@@ -4,6 +4,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use nsq_wire::message::{Message, MessageId};
 use tokio::time::Instant;
@@ -29,11 +30,33 @@ pub enum InFlightError {
     Exiting,
 }
 
+/// A cheap hasher for message ids (16 bytes from our own generator, or echoed by a
+/// client: collisions only cost time, never correctness).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+}
+
+type IdMap<V> = HashMap<MessageId, V, BuildHasherDefault<IdHasher>>;
+
 /// In-flight messages by id, plus a deadline heap with lazy deletion (entries whose
 /// deadline changed or that were removed are skipped and periodically compacted away).
 #[derive(Debug, Default)]
 pub struct InFlightTable {
-    entries: HashMap<MessageId, InFlight>,
+    entries: IdMap<InFlight>,
     heap: BinaryHeap<Reverse<(Instant, MessageId)>>,
 }
 

@@ -40,6 +40,7 @@ pub mod metadata;
 mod options;
 pub mod persist;
 mod protocol_v2;
+mod statsd;
 mod tcp;
 // security
 mod auth;
@@ -147,6 +148,7 @@ impl Nsqd {
             }
         });
         ctx.set_lookup(lookup::start_for_nsqd(&ctx, &tracker));
+        statsd::spawn(&ctx);
         tracing::info!(tcp = %ctx.tcp_addr(), http = %ctx.http_addr(), version = VERSION, "nsqd started");
         Ok(Nsqd {
             ctx,

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use nsq_wire::message::Message;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::backend::{BackendError, BackendFactory, MessageQueue, PushOutcome, Queued};
 use super::channel::{Channel, ChannelLimits, SubError};
@@ -55,6 +56,8 @@ pub struct Topic {
     opts: Arc<NsqdOptions>,
     backends: Option<Arc<dyn BackendFactory>>,
     events: broadcast::Sender<NsqdEvent>,
+    /// The broker's shutdown token; channels' timer tasks stop with it.
+    shutdown: CancellationToken,
     state: Mutex<TopicState>,
     ids: IdGenerator,
     message_count: AtomicU64,
@@ -76,6 +79,7 @@ impl Topic {
         opts: Arc<NsqdOptions>,
         backends: Option<Arc<dyn BackendFactory>>,
         events: broadcast::Sender<NsqdEvent>,
+        shutdown: CancellationToken,
     ) -> Result<Arc<Topic>, BackendError> {
         let ephemeral = nsq_wire::names::is_ephemeral(name);
         let backend = match (&backends, ephemeral) {
@@ -90,6 +94,7 @@ impl Topic {
             opts,
             backends,
             events,
+            shutdown,
             state: Mutex::new(TopicState {
                 channels: BTreeMap::new(),
                 paused: false,
@@ -361,7 +366,13 @@ impl Topic {
             max_msg_timeout: self.opts.max_msg_timeout,
             max_channel_consumers: self.opts.max_channel_consumers,
         };
-        let channel = Channel::new(&self.name, name, limits, backend);
+        let channel = Channel::new(
+            &self.name,
+            name,
+            limits,
+            backend,
+            self.shutdown.child_token(),
+        );
         st.channels.insert(name.to_owned(), channel.clone());
         let _ = self.events.send(NsqdEvent::ChannelCreated {
             topic: self.name.clone(),

@@ -463,19 +463,14 @@ impl CommandDecoder {
 }
 
 fn split_line(line: Bytes) -> Line {
-    let mut parts = Vec::with_capacity(4);
-    let mut start = 0;
-    for (i, &b) in line.iter().enumerate() {
-        if b == b' ' {
-            parts.push(line.slice(start..i));
-            start = i + 1;
-        }
-    }
-    parts.push(line.slice(start..));
-    let name = parts.remove(0);
+    let mut tokens = line.split(|&b| b == b' ').map(|t| {
+        let start = t.as_ptr() as usize - line.as_ptr() as usize;
+        line.slice(start..start + t.len())
+    });
+    let name = tokens.next().unwrap_or_default();
     Line {
         name,
-        params: parts,
+        params: tokens.collect(),
     }
 }
 

@@ -87,7 +87,15 @@ impl NsqdArgs {
             auth_http_request_method: self.auth_http_request_method.clone(),
             http_client_connect_timeout: self.http_client_connect_timeout,
             http_client_request_timeout: self.http_client_request_timeout,
-            data_path: self.data_path.clone().unwrap_or_default(),
+            // Go's default is the working directory (an empty path would mean memory only).
+            data_path: match &self.data_path {
+                Some(path) => path.clone(),
+                None => std::env::current_dir().map_err(|e| {
+                    invalid(format!(
+                        "--data-path not given and no working directory: {e}"
+                    ))
+                })?,
+            },
             mem_queue_size: self.mem_queue_size,
             max_bytes_per_file: self.max_bytes_per_file,
             sync_every: self.sync_every,

@@ -3,8 +3,10 @@
 //! `e2e_processing_latency_percentiles`, `enable_experiment`, `id`). Values are encoded as Go
 //! does: strings raw, durations as nanoseconds, lists as JSON arrays, `log_level` as a number.
 //!
-//! PUT validates exactly as nsqd does; runtime changes of `nsqlookupd_tcp_addresses` and
-//! `log_level` are not supported yet, so a valid PUT of those answers 400 `INVALID_OPTION`.
+//! PUT validates exactly as nsqd does. `nsqlookupd_tcp_addresses` takes effect at once (peers
+//! no longer listed are dropped, new ones connected). `log_level` changes the process's log
+//! level when the program installed a setter ([`super::install_log_level_setter`], the `nsqd`
+//! binary does); without one a valid PUT answers 400 `INVALID_OPTION`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -12,6 +14,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::body::read_limited;
+use super::log_level;
 use super::response::{ApiError, ApiResult, Reply};
 use crate::nsqd::cli::parse_log_level;
 use crate::nsqd::context::NsqdContext;
@@ -19,7 +22,22 @@ use crate::nsqd::{NsqdOptions, TlsRequired};
 
 /// `GET /config/:opt`.
 pub async fn get_option(State(ctx): State<NsqdContext>, Path(opt): Path<String>) -> ApiResult {
-    match option_value(ctx.options(), &opt) {
+    current_value(&ctx, &opt)
+}
+
+/// The reply for the current value of `opt` (also the reply to a successful PUT).
+fn current_value(ctx: &NsqdContext, opt: &str) -> ApiResult {
+    if opt == "log_level" {
+        if let Some(level) = log_level::current() {
+            return Reply::json(&(level as i32));
+        }
+    }
+    if opt == "nsqlookupd_tcp_addresses" {
+        if let Some(lookup) = ctx.lookup() {
+            return Reply::json(&lookup.addresses());
+        }
+    }
+    match option_value(ctx.options(), opt) {
         Some(Value::String(text)) => Ok(Reply::Text(Bytes::from(text))),
         Some(value) => Reply::json(&value),
         None => Err(ApiError::bad_request("INVALID_OPTION")),
@@ -40,12 +58,23 @@ pub async fn put_option(
     let invalid_value = ApiError::bad_request("INVALID_VALUE");
     match opt.as_str() {
         "nsqlookupd_tcp_addresses" => {
-            serde_json::from_slice::<Vec<String>>(&body).map_err(|_| invalid_value)?;
+            let addresses: Vec<String> =
+                serde_json::from_slice(&body).map_err(|_| invalid_value)?;
+            if let Some(lookup) = ctx.lookup() {
+                tracing::info!(?addresses, "nsqlookupd addresses changed over HTTP");
+                lookup.set_addresses(addresses);
+                return current_value(&ctx, &opt);
+            }
         }
         "log_level" => {
             let text = String::from_utf8_lossy(&body).to_ascii_lowercase();
             if !matches!(text.as_str(), "debug" | "info" | "warn" | "error" | "fatal") {
                 return Err(invalid_value);
+            }
+            let level = parse_log_level(&text).map_err(|_| invalid_value)?;
+            if log_level::apply(level) {
+                tracing::info!(level = level.as_str(), "log level changed over HTTP");
+                return current_value(&ctx, &opt);
             }
         }
         _ => return Err(ApiError::bad_request("INVALID_OPTION")),

@@ -10,6 +10,7 @@ mod admin;
 mod body;
 mod config;
 mod info;
+mod log_level;
 mod params;
 mod publish;
 mod response;
@@ -27,6 +28,7 @@ use axum::Router;
 use futures::FutureExt;
 
 use super::context::NsqdContext;
+pub use log_level::install_log_level_setter;
 pub use response::{ApiError, ApiResult, Reply, NSQ_CONTENT_TYPE};
 
 /// The nsqd HTTP routes, sharing `ctx` with the TCP side.
@@ -35,6 +37,7 @@ pub fn router(ctx: NsqdContext) -> Router {
         .route("/ping", only(get(info::ping), "GET"))
         .route("/info", only(get(info::info), "GET"))
         .route("/stats", only(get(info::stats), "GET"))
+        .route("/metrics", only(get(crate::metrics::nsqd::handler), "GET"))
         .route("/pub", only(post(publish::publish), "POST"))
         .route("/mpub", only(post(publish::multi_publish), "POST"))
         .route("/topic/create", only(post(admin::topic_create), "POST"))
