@@ -1,7 +1,8 @@
-//! One TCP connection to nsqd: dial, magic, IDENTIFY (and AUTH when nsqd asks for it),
-//! optional SUB, then a reader task and a writer task.
+//! One TCP connection to nsqd: dial, magic, IDENTIFY, the negotiated upgrades (TLS, then
+//! deflate or snappy), AUTH when nsqd asks for it, optional SUB, then a reader task and a
+//! writer task.
 //!
-//! The reader decodes frames through `nsq_wire`'s [`FrameDecoder`] (bounded frame size),
+//! The reader decodes frames through `nsq_wire`'s `FrameDecoder` (bounded frame size),
 //! answers heartbeats with `NOP` itself and forwards everything else as [`ConnEvent`]s; any
 //! read error, timeout or garbage ends the connection with [`ConnEvent::Closed`]. The writer
 //! batches queued commands and writes them under the write deadline.
@@ -183,9 +184,9 @@ impl Handshake<'_> {
         let mut buf = BytesMut::new();
         self.compressor
             .compress(&plain, &mut buf)
-            .map_err(|reason| Error::Io {
+            .map_err(|err| Error::Io {
                 addr: self.addr.to_string(),
-                reason,
+                reason: err.to_string(),
             })?;
         self.write_raw(&buf).await
     }

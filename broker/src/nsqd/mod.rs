@@ -42,6 +42,12 @@ pub mod persist;
 mod protocol_v2;
 mod statsd;
 mod tcp;
+// security
+mod auth;
+mod security;
+pub mod tls;
+mod transport;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,6 +117,7 @@ impl Nsqd {
         backends: Option<Arc<dyn BackendFactory>>,
     ) -> Result<Nsqd, NsqdError> {
         validate(&opts)?;
+        let security = Arc::new(security::Security::new(&opts)?);
         let (mut persistence, backends) = match backends {
             Some(backends) => (None, Some(backends)),
             None => match persist::Persistence::open(&opts)? {
@@ -125,7 +132,12 @@ impl Nsqd {
             persistence.restore(&ctx)?;
         }
         let tracker = TaskTracker::new();
-        let accept = tokio::spawn(tcp::accept_loop(ctx.clone(), tcp, tracker.clone()));
+        let accept = tokio::spawn(tcp::accept_loop(
+            ctx.clone(),
+            tcp,
+            tracker.clone(),
+            security.clone(),
+        ));
         let shutdown = ctx.shutdown_token().clone();
         let router = http::router(ctx.clone());
         let http_task = tokio::spawn(async move {
