@@ -24,11 +24,8 @@ pub fn wire_frames(data: &[u8]) -> usize {
     let mut frames = 0;
     for chunk in data.chunks(7) {
         let mut src = BytesMut::from(chunk);
-        loop {
-            match decoder.decode(&mut src) {
-                Ok(Some(_)) => frames += 1,
-                Ok(None) | Err(_) => break,
-            }
+        while let Ok(Some(_)) = decoder.decode(&mut src) {
+            frames += 1;
         }
     }
     let mut whole = BytesMut::from(data);
