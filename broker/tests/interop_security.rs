@@ -26,6 +26,7 @@ async fn secured() -> Secured {
         http_address: "127.0.0.1:0".parse().unwrap(),
         tls_cert: Some(pki.server_cert.clone()),
         tls_key: Some(pki.server_key.clone()),
+        https_address: "127.0.0.1:0".parse().unwrap(),
         auth_http_address: vec![auth.addr.to_string()],
         ..NsqdOptions::default()
     })

@@ -325,6 +325,7 @@ async fn tls_required_rejects_plaintext_commands() {
         o.tls_required = broker::nsqd::TlsRequired::Yes;
         o.tls_cert = Some(dir.path().join("cert.pem"));
         o.tls_key = Some(dir.path().join("key.pem"));
+        o.https_address = "127.0.0.1:0".parse().unwrap();
     })
     .await;
     let mut c = Client::connect(nsqd.tcp_addr()).await;

@@ -19,6 +19,7 @@ async fn nsqd(pki: &Pki, auth: Option<&AuthServer>) -> Nsqd {
         http_address: "127.0.0.1:0".parse().unwrap(),
         tls_cert: Some(pki.server_cert.clone()),
         tls_key: Some(pki.server_key.clone()),
+        https_address: "127.0.0.1:0".parse().unwrap(),
         auth_http_address: auth.map(|a| vec![a.addr.to_string()]).unwrap_or_default(),
         ..NsqdOptions::default()
     })
