@@ -24,6 +24,7 @@ fn tls_options(pki: &Pki) -> NsqdOptions {
     NsqdOptions {
         tls_cert: Some(pki.server_cert.clone()),
         tls_key: Some(pki.server_key.clone()),
+        https_address: "127.0.0.1:0".parse().unwrap(),
         ..options()
     }
 }
@@ -381,5 +382,60 @@ async fn connections_beyond_the_limit_are_closed() {
         }
     }
     assert!(fourth.is_some(), "a freed slot admits a new connection");
+    nsqd.shutdown().await;
+}
+
+#[tokio::test]
+async fn https_listener_serves_the_api_and_plain_http_answers_tls_required() {
+    let pki = Pki::generate("c1");
+    let nsqd = Nsqd::start(NsqdOptions {
+        tls_required: TlsRequired::Yes,
+        ..tls_options(&pki)
+    })
+    .await
+    .unwrap();
+    let https = nsqd
+        .https_addr()
+        .expect("HTTPS listener with a certificate");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&pki.ca_pem).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("https://localhost:{}/ping", https.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "OK");
+
+    let resp = reqwest::get(format!("http://{}/ping", nsqd.http_addr()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        format!(
+            "{{\"message\": \"TLS_REQUIRED\", \"https_port\": {}}}",
+            https.port()
+        )
+    );
+    nsqd.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_https_keeps_plain_http_open() {
+    let pki = Pki::generate("c1");
+    let nsqd = Nsqd::start(NsqdOptions {
+        tls_required: TlsRequired::TcpHttps,
+        ..tls_options(&pki)
+    })
+    .await
+    .unwrap();
+    let resp = reqwest::get(format!("http://{}/ping", nsqd.http_addr()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     nsqd.shutdown().await;
 }

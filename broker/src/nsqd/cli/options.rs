@@ -10,7 +10,6 @@ use crate::nsqd::{default_node_id, host_name, NsqdOptions};
 /// Flags accepted for compatibility whose feature is not implemented yet, with the feature's
 /// name. Whoever implements a feature removes its rows here.
 const INACTIVE_FLAGS: &[(&str, &str)] = &[
-    ("https_address", "the HTTPS listener"),
     ("statsd_address", "statsd reporting"),
     ("statsd_prefix", "statsd reporting"),
     ("statsd_interval", "statsd reporting"),
