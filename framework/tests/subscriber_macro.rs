@@ -108,7 +108,7 @@ async fn annotated_subscribers_run_on_a_broker() {
             (7, "pings/recorder".to_string())
         ]
     );
-    let dead = dead.lock();
+    let dead = dead.lock().clone();
     assert_eq!(
         dead.len(),
         1,
