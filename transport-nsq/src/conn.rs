@@ -184,9 +184,9 @@ impl Handshake<'_> {
         let mut buf = BytesMut::new();
         self.compressor
             .compress(&plain, &mut buf)
-            .map_err(|reason| Error::Io {
+            .map_err(|err| Error::Io {
                 addr: self.addr.to_string(),
-                reason,
+                reason: err.to_string(),
             })?;
         self.write_raw(&buf).await
     }

@@ -197,7 +197,7 @@ fn config_file_errors() {
 fn inactive_features_warn_only_when_set() {
     assert!(inactive_feature_warnings(&parse(&[]).args).is_empty());
     let warnings = inactive_feature_warnings(
-        &parse(&["--statsd-address=127.0.0.1:8125", "--tls-cert=/x"]).args,
+        &parse(&["--statsd-address=127.0.0.1:8125", "--topology-zone=z"]).args,
     );
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("--statsd-address")));
