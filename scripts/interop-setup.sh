@@ -12,5 +12,9 @@ if [ ! -d interop/node_modules/nsqjs ]; then
 fi
 # Headless Chromium + chromedriver for the nsqadmin browser test (Debian packages).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "NOTICE: run as root (or: sudo apt-get install chromium chromium-driver) for the nsqadmin browser test" >&2
+  fi
 fi

@@ -952,6 +952,64 @@ async fn stats_text_format() {
 // --- /config --------------------------------------------------------------------------------
 
 #[tokio::test]
+async fn put_lookupd_addresses_connects_to_that_lookupd() {
+    let lookupd = broker::lookupd::Lookupd::start(broker::lookupd::LookupdOptions {
+        tcp_address: "127.0.0.1:0".parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let f = start().await;
+    f.get("/config/nsqlookupd_tcp_addresses")
+        .await
+        .assert_ok("[]");
+    let list = format!(r#"["{}"]"#, lookupd.tcp_addr());
+    f.request(
+        reqwest::Method::PUT,
+        "/config/nsqlookupd_tcp_addresses",
+        list.clone(),
+    )
+    .await
+    .assert_ok(&list);
+    f.get("/config/nsqlookupd_tcp_addresses")
+        .await
+        .assert_ok(&list);
+    // the nsqd registers: it shows up in lookupd's /nodes with our TCP port
+    let nodes_url = format!("http://{}/nodes", lookupd.http_addr());
+    let mut nodes = Value::Null;
+    for _ in 0..250 {
+        nodes = f
+            .http
+            .get(&nodes_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if nodes["producers"].as_array().is_some_and(|p| !p.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        nodes["producers"][0]["tcp_port"],
+        f.nsqd.tcp_addr().port(),
+        "{nodes}"
+    );
+    f.request(
+        reqwest::Method::PUT,
+        "/config/nsqlookupd_tcp_addresses",
+        "[]",
+    )
+    .await
+    .assert_ok("[]");
+    f.nsqd.shutdown().await;
+    lookupd.shutdown().await;
+}
+
+#[tokio::test]
 async fn config_get_and_put_validation() {
     let f = start_with(|o| o.broadcast_address = "myhost".into()).await;
     f.get("/config/nsqlookupd_tcp_addresses")

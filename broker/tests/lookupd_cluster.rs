@@ -283,3 +283,36 @@ async fn channels_of(http: SocketAddr, topic: &str) -> Vec<String> {
         "channels",
     )
 }
+
+#[tokio::test]
+async fn put_config_nsqlookupd_tcp_addresses_switches_lookupds() {
+    let first = default_lookupd().await;
+    let second = default_lookupd().await;
+    let nsqd = start_nsqd(&[&first], FAST_PING).await;
+    nsqd.context().publish("t", "m".into()).unwrap();
+    wait_for_producers(first.http_addr(), "t", vec![ports(&nsqd)]).await;
+
+    let body = serde_json::json!([second.tcp_addr().to_string()]).to_string();
+    let url = format!(
+        "http://{}/config/nsqlookupd_tcp_addresses",
+        nsqd.http_addr()
+    );
+    let client = reqwest::Client::new();
+    let put = tokio::time::timeout(WAIT, client.put(&url).body(body.clone()).send())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(put.text().await.unwrap(), body);
+    let current = tokio::time::timeout(WAIT, client.get(&url).send())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.text().await.unwrap(), body);
+
+    wait_for_producers(second.http_addr(), "t", vec![ports(&nsqd)]).await;
+    wait_for_producers(first.http_addr(), "t", vec![]).await;
+    nsqd.shutdown().await;
+    first.shutdown().await;
+    second.shutdown().await;
+}

@@ -133,8 +133,12 @@ async fn identify_settings_are_echoed() {
 }
 
 #[tokio::test]
-async fn compression_is_not_negotiated_yet_and_stream_stays_plain() {
-    let nsqd = start().await;
+async fn compression_disabled_by_flags_keeps_stream_plain() {
+    let nsqd = start_with(|o| {
+        o.snappy = false;
+        o.deflate = false;
+    })
+    .await;
     let (mut c, resp) = Client::identified(
         nsqd.tcp_addr(),
         IdentifyRequest {
@@ -307,7 +311,23 @@ async fn ten_pipelined_pubs_get_ten_oks_in_order() {
 
 #[tokio::test]
 async fn tls_required_rejects_plaintext_commands() {
-    let nsqd = start_with(|o| o.tls_required = broker::nsqd::TlsRequired::Yes).await;
+    // TLS can only be required with a certificate (generated here; see tests/security.rs
+    // for the upgraded side).
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let nsqd = start_with(|o| {
+        o.tls_required = broker::nsqd::TlsRequired::Yes;
+        o.tls_cert = Some(dir.path().join("cert.pem"));
+        o.tls_key = Some(dir.path().join("key.pem"));
+        o.https_address = "127.0.0.1:0".parse().unwrap();
+    })
+    .await;
     let mut c = Client::connect(nsqd.tcp_addr()).await;
     c.send(&Command::Pub {
         topic: "t".into(),

@@ -300,3 +300,23 @@ async fn shutdown_closes_clients_and_is_idempotent() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn topic_pause_and_unpause_emit_events() {
+    let nsqd = start().await;
+    let ctx = nsqd.context();
+    let topic = ctx.get_or_create_topic("t").unwrap();
+    let mut events = ctx.events();
+    topic.pause();
+    topic.unpause();
+    let first = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let second = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, NsqdEvent::TopicPaused { topic: "t".into() });
+    assert_eq!(second, NsqdEvent::TopicUnpaused { topic: "t".into() });
+}

@@ -5,6 +5,7 @@
 //! same `key=value` mechanism.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backoff::BackoffStrategy;
@@ -91,8 +92,19 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Percentage of messages to receive, 0 = all (`sample_rate`, 0).
     pub sample_rate: i32,
-    /// Negotiate TLS (`tls_v1`, false). Not supported by this client yet: validation rejects it.
+    /// Negotiate TLS (`tls_v1`, false).
     pub tls_v1: bool,
+    /// PEM file of CA certificates to trust instead of the webpki roots (`tls_root_ca_file`).
+    pub tls_root_ca_file: Option<PathBuf>,
+    /// Accept any server certificate; for tests only (`tls_insecure_skip_verify`, false).
+    pub tls_insecure_skip_verify: bool,
+    /// PEM client certificate for mutual TLS (`tls_cert`, with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert` (`tls_key`).
+    pub tls_key: Option<PathBuf>,
+    /// Minimum TLS version, `tls1.0`..`tls1.3` (`tls_min_version`, tls1.0); rustls speaks
+    /// 1.2 and 1.3 only, so anything below `tls1.3` means 1.2.
+    pub tls_min_version: String,
     /// Negotiate raw DEFLATE compression (`deflate`, false).
     pub deflate: bool,
     /// Deflate level 1..9 (`deflate_level`, 6).
@@ -152,6 +164,11 @@ impl Default for Config {
             heartbeat_interval: Duration::from_secs(30),
             sample_rate: 0,
             tls_v1: false,
+            tls_root_ca_file: None,
+            tls_insecure_skip_verify: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_min_version: "tls1.0".into(),
             deflate: false,
             deflate_level: 6,
             snappy: false,
@@ -229,6 +246,18 @@ impl Config {
             "sample_rate" => self.sample_rate = parse_int(v, 0, 99).map_err(|e| bad(&e))?,
             "tls_v1" => self.tls_v1 = parse_bool(v).map_err(|e| bad(&e))?,
             "deflate" => self.deflate = parse_bool(v).map_err(|e| bad(&e))?,
+            "tls_root_ca_file" => self.tls_root_ca_file = optional_path(v),
+            "tls_insecure_skip_verify" => {
+                self.tls_insecure_skip_verify = parse_bool(v).map_err(|e| bad(&e))?
+            }
+            "tls_cert" => self.tls_cert = optional_path(v),
+            "tls_key" => self.tls_key = optional_path(v),
+            "tls_min_version" => match v {
+                "ssl3.0" | "tls1.0" | "tls1.1" | "tls1.2" | "tls1.3" => {
+                    self.tls_min_version = v.to_string()
+                }
+                _ => return Err(bad("must be one of ssl3.0, tls1.0, tls1.1, tls1.2, tls1.3")),
+            },
             "deflate_level" => self.deflate_level = parse_int(v, 1, 9).map_err(|e| bad(&e))?,
             "snappy" => self.snappy = parse_bool(v).map_err(|e| bad(&e))?,
             "output_buffer_size" => {
@@ -293,9 +322,9 @@ impl Config {
                 "cannot enable both snappy and deflate".into(),
             ));
         }
-        if self.tls_v1 {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Inconsistent(
-                "tls_v1 is not supported by this client".into(),
+                "tls_cert and tls_key must be given together".into(),
             ));
         }
         if self.reconnect_min_delay > self.reconnect_max_delay {
@@ -305,6 +334,10 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn optional_path(v: &str) -> Option<PathBuf> {
+    (!v.is_empty()).then(|| PathBuf::from(v))
 }
 
 fn parse_duration_value(v: &str) -> Result<Duration, String> {
@@ -426,9 +459,12 @@ mod tests {
             Err(ConfigError::Inconsistent(_))
         ));
         assert!(matches!(
-            Config::from_options(["tls_v1=true"]),
+            Config::from_options(["tls_v1=true", "tls_cert=/c.pem"]),
             Err(ConfigError::Inconsistent(_))
         ));
+        let tls = Config::from_options(["tls_v1=true", "tls_root_ca_file=/ca.pem"]).unwrap();
+        assert_eq!(tls.tls_root_ca_file, Some(PathBuf::from("/ca.pem")));
+        assert!(Config::from_options(["tls_min_version=tls9"]).is_err());
         assert!(matches!(
             Config::from_options(["snappy=true", "deflate=true"]),
             Err(ConfigError::Inconsistent(_))

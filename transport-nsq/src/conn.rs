@@ -1,7 +1,8 @@
-//! One TCP connection to nsqd: dial, magic, IDENTIFY (and AUTH when nsqd asks for it),
-//! optional SUB, then a reader task and a writer task.
+//! One TCP connection to nsqd: dial, magic, IDENTIFY, the negotiated upgrades (TLS, then
+//! deflate or snappy), AUTH when nsqd asks for it, optional SUB, then a reader task and a
+//! writer task.
 //!
-//! The reader decodes frames through `nsq_wire`'s [`FrameDecoder`] (bounded frame size),
+//! The reader decodes frames through `nsq_wire`'s `FrameDecoder` (bounded frame size),
 //! answers heartbeats with `NOP` itself and forwards everything else as [`ConnEvent`]s; any
 //! read error, timeout or garbage ends the connection with [`ConnEvent::Closed`]. The writer
 //! batches queued commands and writes them under the write deadline.
@@ -16,7 +17,7 @@ use nsq_wire::frame::{Frame, DEFAULT_MAX_FRAME_SIZE};
 use nsq_wire::identify::{IdentifyRequest, IdentifyResponse};
 use nsq_wire::message::{Message, MESSAGE_HEADER_LEN};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
@@ -25,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 use crate::compress::{Compressor, StreamDecoder};
 use crate::config::Config;
 use crate::error::Error;
+use crate::stream::NsqStream;
+use crate::tls;
 
 /// What nsqd told us in its IDENTIFY reply (defaults when it answered a plain `OK`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,14 +158,23 @@ fn max_frame_size(config: &Config) -> usize {
     }
 }
 
-type Reader = FramedRead<OwnedReadHalf, StreamDecoder>;
+type Reader = FramedRead<ReadHalf<NsqStream>, StreamDecoder>;
+type Writer = WriteHalf<NsqStream>;
 
 struct Handshake<'a> {
     addr: &'a str,
     config: &'a Config,
     reader: Reader,
-    writer: OwnedWriteHalf,
+    writer: Writer,
     compressor: Compressor,
+}
+
+/// Stream upgrades nsqd agreed to in its IDENTIFY reply.
+#[derive(Debug, Default, Clone, Copy)]
+struct Upgrades {
+    tls: bool,
+    deflate: bool,
+    snappy: bool,
 }
 
 impl Handshake<'_> {
@@ -172,9 +184,9 @@ impl Handshake<'_> {
         let mut buf = BytesMut::new();
         self.compressor
             .compress(&plain, &mut buf)
-            .map_err(|reason| Error::Io {
+            .map_err(|err| Error::Io {
                 addr: self.addr.to_string(),
-                reason,
+                reason: err.to_string(),
             })?;
         self.write_raw(&buf).await
     }
@@ -212,7 +224,7 @@ impl Handshake<'_> {
         }
     }
 
-    async fn identify(&mut self) -> Result<ServerInfo, Error> {
+    async fn identify(&mut self) -> Result<(ServerInfo, Upgrades), Error> {
         let request = identify_request(self.config);
         self.write(&Command::Identify(request)).await?;
         let fail = |reason: String| Error::Identify {
@@ -223,7 +235,7 @@ impl Handshake<'_> {
             Frame::Response(data) if data.first() == Some(&b'{') => {
                 let reply: IdentifyResponse = serde_json::from_slice(&data)
                     .map_err(|e| fail(format!("bad IDENTIFY reply: {e}")))?;
-                if reply.tls_v1
+                if (reply.tls_v1 && !self.config.tls_v1)
                     || (reply.snappy && !self.config.snappy)
                     || (reply.deflate && !self.config.deflate)
                     || (reply.snappy && reply.deflate)
@@ -232,20 +244,14 @@ impl Handshake<'_> {
                         "nsqd enabled a feature this client did not ask for".into(),
                     ));
                 }
-                // go-nsq's order: (TLS,) deflate, then snappy; each confirmed by an OK.
-                if reply.deflate {
-                    self.reader.decoder_mut().start_deflate();
-                    self.compressor = Compressor::deflate(self.config.deflate_level);
-                    self.expect_upgrade_ok("deflate").await?;
-                }
-                if reply.snappy {
-                    self.reader.decoder_mut().start_snappy();
-                    self.compressor = Compressor::snappy();
-                    self.expect_upgrade_ok("snappy").await?;
-                }
+                let upgrades = Upgrades {
+                    tls: reply.tls_v1,
+                    deflate: reply.deflate,
+                    snappy: reply.snappy,
+                };
                 let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
                 let defaults = ServerInfo::default();
-                Ok(ServerInfo {
+                let info = ServerInfo {
                     // go-nsq caps RDY at this value; 0 would stop every delivery.
                     max_rdy_count: u64::try_from(reply.max_rdy_count)
                         .ok()
@@ -259,13 +265,69 @@ impl Handshake<'_> {
                     max_msg_timeout: ms(reply.max_msg_timeout),
                     version: reply.version,
                     auth_required: reply.auth_required,
-                })
+                };
+                Ok((info, upgrades))
             }
             // Old servers answer a plain OK and negotiate nothing.
-            Frame::Response(_) => Ok(ServerInfo::default()),
+            Frame::Response(_) => Ok((ServerInfo::default(), Upgrades::default())),
             Frame::Error(data) => Err(fail(String::from_utf8_lossy(&data).into_owned())),
             Frame::Message(_) => Err(fail("unexpected message frame".into())),
         }
+    }
+
+    /// Applies the negotiated upgrades in go-nsq's order: TLS, deflate, snappy; each is
+    /// confirmed by an `OK` frame read through the new layer.
+    async fn upgrade(mut self, upgrades: Upgrades) -> Result<Self, Error> {
+        if upgrades.tls {
+            self = self.start_tls().await?;
+            self.expect_upgrade_ok("TLS").await?;
+        }
+        if upgrades.deflate {
+            self.reader.decoder_mut().start_deflate();
+            self.compressor = Compressor::deflate(self.config.deflate_level);
+            self.expect_upgrade_ok("deflate").await?;
+        }
+        if upgrades.snappy {
+            self.reader.decoder_mut().start_snappy();
+            self.compressor = Compressor::snappy();
+            self.expect_upgrade_ok("snappy").await?;
+        }
+        Ok(self)
+    }
+
+    async fn start_tls(self) -> Result<Self, Error> {
+        let Handshake {
+            addr,
+            config,
+            reader,
+            writer,
+            compressor,
+        } = self;
+        let fail = |reason: String| Error::Identify {
+            addr: addr.to_string(),
+            reason: format!("TLS: {reason}"),
+        };
+        if !reader.read_buffer().is_empty() {
+            return Err(fail("nsqd sent data before the TLS handshake".into()));
+        }
+        let NsqStream::Plain(tcp) = reader.into_inner().unsplit(writer) else {
+            return Err(fail("connection is already TLS".into()));
+        };
+        let connector = tls::connector(config).map_err(fail)?;
+        let name = tls::server_name(addr).map_err(fail)?;
+        let deadline = config.dial_timeout.max(Duration::from_secs(5));
+        let stream = tokio::time::timeout(deadline, connector.connect(name, tcp))
+            .await
+            .map_err(|_| fail(format!("handshake timed out after {deadline:?}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        let (read_half, write_half) = tokio::io::split(NsqStream::Tls(Box::new(stream)));
+        Ok(Handshake {
+            addr,
+            config,
+            reader: FramedRead::new(read_half, StreamDecoder::new(max_frame_size(config))),
+            writer: write_half,
+            compressor,
+        })
     }
 
     async fn expect_upgrade_ok(&mut self, feature: &str) -> Result<(), Error> {
@@ -384,7 +446,7 @@ pub async fn connect(
     subscribe: Option<(&str, &str)>,
 ) -> Result<Connection, Error> {
     let stream = dial(addr, config).await?;
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, write_half) = tokio::io::split(NsqStream::Plain(stream));
     let mut hs = Handshake {
         addr,
         config,
@@ -393,7 +455,8 @@ pub async fn connect(
         compressor: Compressor::None,
     };
     hs.write_raw(&nsq_wire::MAGIC_V2).await?;
-    let info = hs.identify().await?;
+    let (info, upgrades) = hs.identify().await?;
+    let mut hs = hs.upgrade(upgrades).await?;
     if info.auth_required {
         hs.auth().await?;
     }
@@ -414,7 +477,7 @@ fn spawn_tasks(
     config: &Config,
     info: ServerInfo,
     reader: Reader,
-    writer: OwnedWriteHalf,
+    writer: Writer,
     compressor: Compressor,
 ) -> Connection {
     let (write_tx, write_rx) = mpsc::unbounded_channel();
@@ -492,7 +555,7 @@ async fn read_loop(
 
 async fn write_loop(
     addr: String,
-    mut writer: OwnedWriteHalf,
+    mut writer: Writer,
     mut queue: mpsc::UnboundedReceiver<WriteOp>,
     mut compressor: Compressor,
     timeout: Duration,

@@ -21,6 +21,8 @@ mod producer;
 pub mod rdy;
 pub mod server;
 pub mod settings;
+mod stream;
+mod tls;
 
 pub use backoff::BackoffStrategy;
 pub use broker::NsqBroker;

@@ -46,6 +46,11 @@ pub struct ClientInfo {
     pub tls: bool,
     pub topology_region: String,
     pub topology_zone: String,
+    pub authed: bool,
+    pub auth_identity: String,
+    pub auth_identity_url: String,
+    pub tls_cipher_suite: String,
+    pub tls_version: String,
 }
 
 /// Shared state of one client connection.
@@ -167,15 +172,15 @@ impl ClientShared {
             deflate: info.deflate,
             snappy: info.snappy,
             user_agent: info.user_agent,
-            authed: false,
-            auth_identity: String::new(),
-            auth_identity_url: String::new(),
+            authed: info.authed,
+            auth_identity: info.auth_identity,
+            auth_identity_url: info.auth_identity_url,
             topology_zone: info.topology_zone,
             topology_region: info.topology_region,
             pub_counts,
             tls: info.tls,
-            tls_cipher_suite: String::new(),
-            tls_version: String::new(),
+            tls_cipher_suite: info.tls_cipher_suite,
+            tls_version: info.tls_version,
             tls_negotiated_protocol: String::new(),
             tls_negotiated_protocol_is_mutual: false,
         }

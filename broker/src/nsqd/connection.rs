@@ -17,7 +17,6 @@ use nsq_wire::error::ErrorCode;
 use nsq_wire::frame::{encode_error, encode_message, encode_response};
 use nsq_wire::message::Message;
 use nsq_wire::{HEARTBEAT, MAGIC_V2};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
@@ -28,6 +27,10 @@ use super::errors::{body_error, ProtocolError};
 use super::options::DEFAULT_OUTPUT_BUFFER_SIZE;
 use super::protocol_v2::{Pending, Step};
 use super::topic::Topic;
+// security
+use super::auth::AuthSession;
+use super::security::Security;
+use super::transport::{Transport, Upgrade};
 
 /// Messages taken from the channel per lock acquisition.
 const DELIVERY_BATCH: i64 = 64;
@@ -59,9 +62,12 @@ pub(super) struct Conn {
     pub(super) client: Arc<ClientShared>,
     pub(super) settings: ClientSettings,
     pub(super) sub: Option<(Arc<Topic>, Arc<Channel>)>,
-    stream: TcpStream,
-    read_buf: BytesMut,
-    out: BytesMut,
+    pub(super) stream: Transport,
+    pub(super) security: Arc<Security>,
+    pub(super) auth: Option<AuthSession>,
+    pub(super) upgrade: Option<Upgrade>,
+    pub(super) read_buf: BytesMut,
+    pub(super) out: BytesMut,
     decoder: CommandDecoder,
     pending: Option<Pending>,
     topics: HashMap<Bytes, Arc<Topic>>,
@@ -71,7 +77,12 @@ pub(super) struct Conn {
 }
 
 /// Serves one accepted connection until it closes.
-pub(crate) async fn serve(ctx: NsqdContext, stream: TcpStream, remote: SocketAddr) {
+pub(crate) async fn serve(
+    ctx: NsqdContext,
+    stream: TcpStream,
+    remote: SocketAddr,
+    security: Arc<Security>,
+) {
     let _ = stream.set_nodelay(true);
     let client = ctx.register_client(remote);
     let opts = ctx.options();
@@ -91,7 +102,10 @@ pub(crate) async fn serve(ctx: NsqdContext, stream: TcpStream, remote: SocketAdd
         client: client.clone(),
         settings,
         sub: None,
-        stream,
+        stream: Transport::plain(stream),
+        security,
+        auth: None,
+        upgrade: None,
         read_buf: BytesMut::with_capacity(READ_BUFFER),
         out: BytesMut::with_capacity(READ_BUFFER),
         decoder: CommandDecoder::new(limits),
@@ -104,7 +118,12 @@ pub(crate) async fn serve(ctx: NsqdContext, stream: TcpStream, remote: SocketAdd
     conn.reset_heartbeat();
     tracing::debug!(%remote, client = client.id, "TCP: new client");
     if let Err(err) = conn.run().await {
-        tracing::debug!(%remote, client = client.id, %err, "client connection ended");
+        if err.kind() == io::ErrorKind::TimedOut {
+            // A consumer that stops reading: its output is bounded, so it is dropped.
+            tracing::warn!(%remote, client = client.id, %err, "disconnecting client: it does not read its output");
+        } else {
+            tracing::debug!(%remote, client = client.id, %err, "client connection ended");
+        }
     }
     if let Some((topic, channel)) = conn.sub.take() {
         ctx.unsubscribe(&topic, &channel, client.id);
@@ -191,6 +210,10 @@ impl Conn {
             if self.respond(result) == Flow::Close {
                 return Ok(Flow::Close);
             }
+            if let Some(upgrade) = self.upgrade.take() {
+                self.flush().await?;
+                self.run_upgrade(upgrade).await?;
+            }
             if self.out.len() >= READ_BUFFER {
                 self.flush().await?;
             }
@@ -263,7 +286,7 @@ impl Conn {
     }
 
     /// Writes the output buffer (within one heartbeat interval, like nsqd's write deadline).
-    async fn flush(&mut self) -> io::Result<()> {
+    pub(super) async fn flush(&mut self) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }

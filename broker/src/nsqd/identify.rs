@@ -1,6 +1,6 @@
 //! IDENTIFY: validates the client's settings in nsqd's order, applies them and answers
-//! `OK` or the negotiated-features JSON. TLS, snappy and deflate upgrades are not
-//! implemented yet, so they are always answered `false` (no upgrade follows).
+//! `OK` or the negotiated-features JSON, and records which stream upgrades (TLS, snappy,
+//! deflate) follow the reply (performed by `upgrade`).
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use super::client::ClientSettings;
 use super::connection::Conn;
 use super::errors::ProtocolError;
 use super::options::{NsqdOptions, VERSION};
+use super::transport::Upgrade;
 
 /// Handles an IDENTIFY body.
 pub(super) fn identify(conn: &mut Conn, body: &[u8]) -> Result<Option<Bytes>, ProtocolError> {
@@ -38,15 +39,39 @@ pub(super) fn identify(conn: &mut Conn, body: &[u8]) -> Result<Option<Bytes>, Pr
     if !req.feature_negotiation.unwrap_or(false) {
         return Ok(Some(Bytes::from_static(nsq_wire::OK)));
     }
-    let wants_deflate = opts.deflate && req.deflate.unwrap_or(false);
-    let wants_snappy = opts.snappy && req.snappy.unwrap_or(false);
-    if wants_deflate && wants_snappy {
+    // A repeated IDENTIFY cannot stack a second TLS layer or compressor.
+    let tls =
+        conn.security.tls.is_some() && req.tls_v1.unwrap_or(false) && conn.stream.tls().is_none();
+    let compressible = !conn.stream.is_compressed();
+    let deflate = compressible && opts.deflate && req.deflate.unwrap_or(false);
+    let snappy = compressible && opts.snappy && req.snappy.unwrap_or(false);
+    if deflate && snappy {
         return Err(ProtocolError::new(
             ErrorCode::IdentifyFailed,
             "cannot enable both deflate and snappy compression",
         ));
     }
-    let response = response(&opts, &conn.settings);
+    let requested_level = req.deflate_level.unwrap_or(0);
+    let deflate_level = if deflate && requested_level > 0 {
+        requested_level
+    } else {
+        6
+    }
+    .min(opts.max_deflate_level);
+    let upgrade = Upgrade {
+        tls,
+        snappy,
+        deflate: deflate.then(|| deflate_level.clamp(1, 9) as u8),
+    };
+    let mut response = response(&opts, &conn.settings);
+    response.tls_v1 = tls;
+    response.snappy = snappy;
+    response.deflate = deflate;
+    response.deflate_level = deflate_level;
+    response.auth_required = conn.security.auth.is_some();
+    if upgrade.any() {
+        conn.upgrade = Some(upgrade);
+    }
     Ok(Some(Bytes::from(response.to_json())))
 }
 
@@ -102,7 +127,7 @@ pub(super) fn negotiate(
     Ok(s)
 }
 
-/// The negotiated-features reply (compression and TLS not offered yet).
+/// The negotiated-features reply without the negotiated upgrades and auth flag.
 fn response(opts: &NsqdOptions, s: &ClientSettings) -> IdentifyResponse {
     let deflate_level = 6.min(opts.max_deflate_level);
     IdentifyResponse {

@@ -42,6 +42,13 @@ pub mod persist;
 mod protocol_v2;
 mod statsd;
 mod tcp;
+// security
+mod auth;
+mod https;
+mod security;
+pub mod tls;
+mod transport;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,6 +92,7 @@ pub struct Nsqd {
     tracker: TaskTracker,
     tasks: tokio::sync::Mutex<Option<Vec<JoinHandle<()>>>>,
     persistence: parking_lot::Mutex<Option<persist::Persistence>>,
+    https_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Nsqd {
@@ -111,6 +119,7 @@ impl Nsqd {
         backends: Option<Arc<dyn BackendFactory>>,
     ) -> Result<Nsqd, NsqdError> {
         validate(&opts)?;
+        let security = Arc::new(security::Security::new(&opts)?);
         let (mut persistence, backends) = match backends {
             Some(backends) => (None, Some(backends)),
             None => match persist::Persistence::open(&opts)? {
@@ -120,14 +129,39 @@ impl Nsqd {
         };
         let tcp = bind(opts.tcp_address).await?;
         let http = bind(opts.http_address).await?;
+        let https = match &security.tls {
+            Some(_) => Some(bind(opts.https_address).await?),
+            None => None,
+        };
+        let https_addr = https.as_ref().map(|l| l.local_addr()).transpose()?;
+        let plain_tls_required = opts.tls_required == TlsRequired::Yes;
         let ctx = NsqdContext::new(opts, tcp.local_addr()?, http.local_addr()?, backends);
         if let Some(persistence) = &mut persistence {
             persistence.restore(&ctx)?;
         }
         let tracker = TaskTracker::new();
-        let accept = tokio::spawn(tcp::accept_loop(ctx.clone(), tcp, tracker.clone()));
+        let accept = tokio::spawn(tcp::accept_loop(
+            ctx.clone(),
+            tcp,
+            tracker.clone(),
+            security.clone(),
+        ));
         let shutdown = ctx.shutdown_token().clone();
         let router = http::router(ctx.clone());
+        let mut tasks = Vec::new();
+        if let (Some(listener), Some(acceptor)) = (https, security.tls.clone()) {
+            let shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(https::serve(
+                listener,
+                acceptor,
+                router.clone(),
+                shutdown,
+            )));
+        }
+        let router = match https_addr {
+            Some(addr) if plain_tls_required => https::tls_required(addr.port()),
+            _ => router,
+        };
         let http_task = tokio::spawn(async move {
             let server =
                 axum::serve(http, router).with_graceful_shutdown(shutdown.cancelled_owned());
@@ -141,9 +175,18 @@ impl Nsqd {
         Ok(Nsqd {
             ctx,
             tracker,
-            tasks: tokio::sync::Mutex::new(Some(vec![accept, http_task])),
+            tasks: tokio::sync::Mutex::new(Some({
+                tasks.extend([accept, http_task]);
+                tasks
+            })),
+            https_addr,
             persistence: parking_lot::Mutex::new(persistence),
         })
+    }
+
+    /// The bound HTTPS address (when a TLS cert and key are configured).
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// The bound TCP address.

@@ -12,6 +12,9 @@ pub const VERSION: &str = "1.3.0";
 /// Default per-client output buffer size in bytes (fixed in nsqd, not a flag).
 pub const DEFAULT_OUTPUT_BUFFER_SIZE: i64 = 16 * 1024;
 
+/// Default of `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
 /// `--tls-required`: whether clients must upgrade to TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsRequired {
@@ -52,7 +55,7 @@ pub struct NsqdOptions {
     pub tcp_address: SocketAddr,
     /// `--http-address`.
     pub http_address: SocketAddr,
-    /// `--https-address` (used once TLS is implemented).
+    /// `--https-address`: opened when `tls_cert` and `tls_key` are set.
     pub https_address: SocketAddr,
     /// `--broadcast-address`: the address registered with lookupd. Default: host name.
     pub broadcast_address: String,
@@ -182,6 +185,11 @@ pub struct NsqdOptions {
     pub topology_zone: String,
     /// `--enable-experiment` (repeatable).
     pub enable_experiment: Vec<String>,
+
+    // --- security (ours, not in Go nsqd) ---
+    /// `--max-connections`: open TCP client connections beyond this are closed right after
+    /// accept (logged). 0 = unlimited. Default 10000.
+    pub max_connections: usize,
 }
 
 impl Default for NsqdOptions {
@@ -255,6 +263,8 @@ impl Default for NsqdOptions {
             topology_region: String::new(),
             topology_zone: String::new(),
             enable_experiment: Vec::new(),
+
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -20,7 +20,6 @@ use super::connection::Conn;
 use super::errors::{go_quote, parse_base10, raw, with_raw, BodyCommand, ProtocolError};
 use super::identify::identify;
 use super::inflight::InFlightError;
-use super::options::TlsRequired;
 use super::topic::{PublishError, Topic};
 
 /// The outcome of a command line.
@@ -52,9 +51,6 @@ fn ok() -> CmdResult {
     Ok(Some(Bytes::from_static(OK)))
 }
 
-/// AUTH against an auth server is not implemented yet, so it is always disabled.
-const AUTH_ENABLED: bool = false;
-
 impl Conn {
     /// Runs a command line (or its pre-body checks).
     pub(super) async fn exec_line(&mut self, line: Line) -> Result<Step, ProtocolError> {
@@ -63,8 +59,7 @@ impl Conn {
             self.require_state(ClientState::Init, "IDENTIFY")?;
             return Ok(self.need_body(&line, BodyCommand::Identify, Action::Identify));
         }
-        if self.ctx.options().tls_required != TlsRequired::No {
-            // TLS upgrades are not implemented yet, so no connection is ever upgraded.
+        if self.security.tls_required && self.stream.tls().is_none() {
             return Err(ProtocolError::invalid(with_raw(
                 "cannot ",
                 name,
@@ -77,7 +72,13 @@ impl Conn {
             b"RDY" => done(self.rdy(&line)),
             b"REQ" => done(self.req(&line)),
             b"PUB" => self.pub_line(&line),
-            b"MPUB" => self.mpub_line(&line),
+            b"MPUB" => {
+                // nsqd checks MPUB's authorization before reading its body.
+                if let Some(topic) = line.params.first().filter(|t| is_valid_name(t)) {
+                    self.check_auth("MPUB", topic, b"").await?;
+                }
+                self.mpub_line(&line)
+            }
             b"DPUB" => self.dpub_line(&line),
             b"NOP" => Ok(Step::Done(None)),
             b"TOUCH" => done(self.touch(&line)),
@@ -100,17 +101,14 @@ impl Conn {
         };
         match pending.action {
             Action::Identify => identify(self, &single),
-            Action::Auth => {
-                if !AUTH_ENABLED {
-                    return Err(ProtocolError::new(ErrorCode::AuthDisabled, "AUTH disabled"));
-                }
-                Err(ProtocolError::new(ErrorCode::AuthFailed, "AUTH failed"))
-            }
+            Action::Auth => self.auth_command(&single).await,
             Action::Pub { topic } => {
+                self.check_auth("PUB", &topic, b"").await?;
                 self.publish(&topic, vec![single], Duration::ZERO, "PUB")
                     .await
             }
             Action::Dpub { topic, defer } => {
+                self.check_auth("DPUB", &topic, b"").await?;
                 self.publish(&topic, vec![single], defer, "DPUB").await
             }
             Action::Mpub { topic } => {
@@ -198,6 +196,7 @@ impl Conn {
                 format!("SUB channel name {} is not valid", go_quote(channel_name)),
             ));
         }
+        self.check_auth("SUB", topic_name, channel_name).await?;
         let topic_name = raw(topic_name);
         let channel_name = raw(channel_name);
         let sub_failed = |text: String| ProtocolError::new(ErrorCode::SubFailed, text);

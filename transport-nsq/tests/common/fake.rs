@@ -356,3 +356,15 @@ impl CompressedConn {
         }
     }
 }
+
+impl FakeConn {
+    /// The raw TCP stream (after the plaintext IDENTIFY), for a TLS upgrade.
+    pub fn into_tcp(self) -> tokio::net::TcpStream {
+        let framed = self.framed.expect("handshake first");
+        assert!(
+            framed.read_buffer().is_empty(),
+            "client wrote before the TLS handshake"
+        );
+        framed.into_inner().reunite(self.writer).unwrap()
+    }
+}

@@ -9,6 +9,7 @@
 //!   and [`command::CommandDecoder`] for servers.
 //! * [`identify`]: the IDENTIFY request/response JSON documents.
 //! * [`error`]: the `E_*` error codes and whether they are fatal.
+//! * [`compress`]: the Snappy-framing and raw-DEFLATE stream upgrades.
 //! * [`lookup`]: the nsqd ↔ nsqlookupd protocol "V1" framing (magic, size-prefixed replies).
 //!
 //! ```
@@ -22,6 +23,7 @@
 //! ```
 
 pub mod command;
+pub mod compress;
 pub mod error;
 pub mod frame;
 pub mod identify;

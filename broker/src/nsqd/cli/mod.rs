@@ -378,6 +378,10 @@ pub struct NsqdArgs {
     #[arg(long, default_value_t = 6)]
     pub max_deflate_level: i64,
 
+    /// max open TCP client connections; more are closed right after accept (0 = unlimited)
+    #[arg(long, default_value_t = crate::nsqd::options::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
     /// enable snappy feature negotiation (client compression)
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "true", default_missing_value = "true", value_parser = parse_go_bool)]

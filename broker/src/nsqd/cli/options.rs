@@ -10,17 +10,6 @@ use crate::nsqd::{default_node_id, host_name, NsqdOptions};
 /// Flags accepted for compatibility whose feature is not implemented yet, with the feature's
 /// name. Whoever implements a feature removes its rows here.
 const INACTIVE_FLAGS: &[(&str, &str)] = &[
-    ("auth_http_address", "AUTH against an auth server"),
-    ("auth_http_request_method", "AUTH against an auth server"),
-    ("http_client_connect_timeout", "AUTH against an auth server"),
-    ("http_client_request_timeout", "AUTH against an auth server"),
-    ("https_address", "the HTTPS listener"),
-    ("tls_cert", "TLS"),
-    ("tls_key", "TLS"),
-    ("tls_client_auth_policy", "TLS"),
-    ("tls_root_ca_file", "TLS"),
-    ("tls_required", "TLS"),
-    ("tls_min_version", "TLS"),
     ("statsd_address", "statsd reporting"),
     ("statsd_prefix", "statsd reporting"),
     ("statsd_interval", "statsd reporting"),
@@ -35,9 +24,6 @@ const INACTIVE_FLAGS: &[(&str, &str)] = &[
         "e2e_processing_latency_window_time",
         "end-to-end latency percentiles",
     ),
-    ("deflate", "deflate compression"),
-    ("max_deflate_level", "deflate compression"),
-    ("snappy", "snappy compression"),
     ("topology_region", "topology-aware consumption"),
     ("topology_zone", "topology-aware consumption"),
     ("enable_experiment", "experiments"),
@@ -100,7 +86,15 @@ impl NsqdArgs {
             auth_http_request_method: self.auth_http_request_method.clone(),
             http_client_connect_timeout: self.http_client_connect_timeout,
             http_client_request_timeout: self.http_client_request_timeout,
-            data_path: self.data_path.clone().unwrap_or_default(),
+            // Go's default is the working directory (an empty path would mean memory only).
+            data_path: match &self.data_path {
+                Some(path) => path.clone(),
+                None => std::env::current_dir().map_err(|e| {
+                    invalid(format!(
+                        "--data-path not given and no working directory: {e}"
+                    ))
+                })?,
+            },
             mem_queue_size: self.mem_queue_size,
             max_bytes_per_file: self.max_bytes_per_file,
             sync_every: self.sync_every,
@@ -140,6 +134,7 @@ impl NsqdArgs {
             topology_region: self.topology_region.clone(),
             topology_zone: self.topology_zone.clone(),
             enable_experiment: self.enable_experiment.clone(),
+            max_connections: self.max_connections,
             ..NsqdOptions::default()
         })
     }

@@ -44,7 +44,16 @@ fn defaults_map_to_go_defaults() {
     assert_eq!(opts.auth_http_request_method, "get");
     assert_eq!(opts.node_id, go.node_id);
     assert_eq!(opts.broadcast_address, go.broadcast_address);
-    assert_eq!(opts, go, "every option equals NsqdOptions::default()");
+    assert_eq!(
+        opts.data_path,
+        std::env::current_dir().unwrap(),
+        "Go: working directory"
+    );
+    let go = NsqdOptions {
+        data_path: opts.data_path.clone(),
+        ..go
+    };
+    assert_eq!(opts, go, "every other option equals NsqdOptions::default()");
 }
 
 #[test]
@@ -188,7 +197,7 @@ fn config_file_errors() {
 fn inactive_features_warn_only_when_set() {
     assert!(inactive_feature_warnings(&parse(&[]).args).is_empty());
     let warnings = inactive_feature_warnings(
-        &parse(&["--statsd-address=127.0.0.1:8125", "--tls-cert=/x"]).args,
+        &parse(&["--statsd-address=127.0.0.1:8125", "--topology-zone=z"]).args,
     );
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("--statsd-address")));

@@ -3,10 +3,10 @@
 //! `e2e_processing_latency_percentiles`, `enable_experiment`, `id`). Values are encoded as Go
 //! does: strings raw, durations as nanoseconds, lists as JSON arrays, `log_level` as a number.
 //!
-//! PUT validates exactly as nsqd does. `log_level` changes the process's log level when the
-//! program installed a setter ([`super::install_log_level_setter`], the `nsqd` binary does);
-//! runtime changes of `nsqlookupd_tcp_addresses` are not supported yet. A valid PUT that cannot
-//! be applied answers 400 `INVALID_OPTION`.
+//! PUT validates exactly as nsqd does. `nsqlookupd_tcp_addresses` takes effect at once (peers
+//! no longer listed are dropped, new ones connected). `log_level` changes the process's log
+//! level when the program installed a setter ([`super::install_log_level_setter`], the `nsqd`
+//! binary does); without one a valid PUT answers 400 `INVALID_OPTION`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -32,6 +32,11 @@ fn current_value(ctx: &NsqdContext, opt: &str) -> ApiResult {
             return Reply::json(&(level as i32));
         }
     }
+    if opt == "nsqlookupd_tcp_addresses" {
+        if let Some(lookup) = ctx.lookup() {
+            return Reply::json(&lookup.addresses());
+        }
+    }
     match option_value(ctx.options(), opt) {
         Some(Value::String(text)) => Ok(Reply::Text(Bytes::from(text))),
         Some(value) => Reply::json(&value),
@@ -53,7 +58,13 @@ pub async fn put_option(
     let invalid_value = ApiError::bad_request("INVALID_VALUE");
     match opt.as_str() {
         "nsqlookupd_tcp_addresses" => {
-            serde_json::from_slice::<Vec<String>>(&body).map_err(|_| invalid_value)?;
+            let addresses: Vec<String> =
+                serde_json::from_slice(&body).map_err(|_| invalid_value)?;
+            if let Some(lookup) = ctx.lookup() {
+                tracing::info!(?addresses, "nsqlookupd addresses changed over HTTP");
+                lookup.set_addresses(addresses);
+                return current_value(&ctx, &opt);
+            }
         }
         "log_level" => {
             let text = String::from_utf8_lossy(&body).to_ascii_lowercase();
