@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -c 'import nsq' 2>/dev/null || .venv/bin/pip install --quiet -r interop/requirements.txt
+.venv/bin/python -c 'import nsq, snappy' 2>/dev/null || .venv/bin/pip install --quiet -r interop/requirements.txt
 if [ ! -d interop/node_modules/nsqjs ]; then
   (cd interop && npm install --no-audit --no-fund --silent)
 fi

@@ -95,6 +95,20 @@ async fn pynsq_reads_over_tls_deflate_with_auth() {
 }
 
 #[tokio::test]
+async fn pynsq_reads_over_tls_snappy_with_auth() {
+    let Some(python) = python() else { return };
+    let s = secured().await;
+    let bodies = sample_bodies("py-tls-snappy");
+    publish(&s, "py_snappy", &bodies).await;
+    let args = reader_args(&s, "py_snappy", bodies.len(), &["--snappy"]);
+    let out = run_python(&python, "pynsq_secure_reader.py", &args)
+        .await
+        .ok_json();
+    assert_all_finished(&out, &bodies);
+    s.nsqd.shutdown().await;
+}
+
+#[tokio::test]
 async fn nsqjs_reads_over_tls_snappy_and_tls_deflate_with_auth() {
     let Some(node_modules) = node_modules() else {
         return;
