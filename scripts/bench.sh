@@ -48,6 +48,7 @@ for mode in $MODES; do
   done
   common=(--nsqd-tcp-address "127.0.0.1:$PORT" --runfor "$RUNFOR" --size "$SIZE" --connections "$CONNECTIONS" --topic sub_bench)
   # Create the channel first, as NSQ's bench.sh does, so published messages reach it.
+  curl -sf -X POST "http://127.0.0.1:$((PORT + 1))/topic/create?topic=sub_bench" >/dev/null
   curl -sf -X POST "http://127.0.0.1:$((PORT + 1))/channel/create?topic=sub_bench&channel=ch" >/dev/null
   w=$("$NSQ" bench writer "${common[@]}" --batch-size "$BATCH")
   r=$("$NSQ" bench reader "${common[@]}" --channel ch --rdy "$RDY")
