@@ -5,6 +5,7 @@
 //! service, [`diskqueue`] the go-diskqueue compatible persistence, [`admin`] the web UI.
 
 pub mod admin;
+pub mod cli_support;
 pub mod diskqueue;
 pub mod lookupd;
 pub mod metrics;

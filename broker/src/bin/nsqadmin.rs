@@ -4,17 +4,20 @@
 //! Go's config names: the flag name with `_`, and `nsqlookupd_http_addresses` /
 //! `nsqd_http_addresses` for the repeatable address flags), then Go's default.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::Context;
 use broker::admin::{Admin, AdminOptions, VERSION};
-use broker::nsqd::cli::parse_go_duration;
-use clap::parser::ValueSource;
+use broker::nsqd::cli::parse_go_duration_strict;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
+
+use broker::cli_support::{
+    duration_option, from_command_line, init_tracing, load_toml, pick, resolve_address,
+    wait_for_signal, ConfigDuration,
+};
 
 /// nsqadmin: a web UI to view aggregated cluster stats in realtime and perform admin tasks.
 #[derive(Debug, Parser)]
@@ -54,10 +57,10 @@ struct Cli {
     #[arg(long = "nsqd-http-address", value_name = "ADDR")]
     nsqd_http_address: Vec<String>,
     /// timeout for HTTP connect
-    #[arg(long, default_value = "2s", value_parser = parse_go_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse_go_duration_strict)]
     http_client_connect_timeout: Duration,
     /// timeout for HTTP request
-    #[arg(long, default_value = "5s", value_parser = parse_go_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_go_duration_strict)]
     http_client_request_timeout: Duration,
     /// A CIDR from which to allow HTTP requests to the /config endpoint
     #[arg(long, default_value = "127.0.0.1/8")]
@@ -89,22 +92,6 @@ struct ConfigFile {
     admin_users: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ConfigDuration {
-    Text(String),
-    Millis(u64),
-}
-
-impl ConfigDuration {
-    fn resolve(&self) -> anyhow::Result<Duration> {
-        match self {
-            ConfigDuration::Text(text) => parse_go_duration(text).map_err(|e| anyhow!(e)),
-            ConfigDuration::Millis(ms) => Ok(Duration::from_millis(*ms)),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -126,7 +113,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     let file = match &cli.config {
-        Some(path) => load_config(path)?,
+        Some(path) => load_toml(path)?,
         None => ConfigFile::default(),
     };
     let log_level = pick(
@@ -219,71 +206,6 @@ async fn serve(options: AdminOptions) -> anyhow::Result<()> {
     wait_for_signal().await?;
     tracing::info!("nsqadmin shutting down");
     admin.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-fn load_config(path: &PathBuf) -> anyhow::Result<ConfigFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("failed to parse config file {}", path.display()))
-}
-
-fn from_command_line(matches: &ArgMatches, id: &str) -> bool {
-    matches.value_source(id) == Some(ValueSource::CommandLine)
-}
-
-/// A flag given on the command line wins, then the config file, then the flag's default.
-fn pick<T>(matches: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
-    match file {
-        Some(value) if !from_command_line(matches, id) => value,
-        _ => flag,
-    }
-}
-
-fn duration_option(
-    matches: &ArgMatches,
-    id: &str,
-    flag: Duration,
-    file: &Option<ConfigDuration>,
-) -> anyhow::Result<Duration> {
-    match file {
-        Some(value) if !from_command_line(matches, id) => value
-            .resolve()
-            .with_context(|| format!("config option {id}")),
-        _ => Ok(flag),
-    }
-}
-
-fn resolve_address(flag: &str, text: &str) -> anyhow::Result<SocketAddr> {
-    text.to_socket_addrs()
-        .with_context(|| format!("{flag}: invalid address {text:?}"))?
-        .next()
-        .ok_or_else(|| anyhow!("{flag}: {text:?} resolves to no address"))
-}
-
-fn init_tracing(level: &str) -> anyhow::Result<()> {
-    let filter = match level.to_ascii_lowercase().as_str() {
-        "debug" => "debug",
-        "info" => "info",
-        "warn" => "warn",
-        "error" | "fatal" => "error",
-        other => bail!("invalid log level {other:?} (debug, info, warn, error, fatal)"),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     Ok(())
 }
 

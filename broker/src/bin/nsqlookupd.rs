@@ -4,16 +4,20 @@
 //! the flag names with `_`, e.g. `tcp_address = "0.0.0.0:4160"`,
 //! `tombstone_lifetime = "45s"`), then Go's default.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::Context;
 use broker::lookupd::{Lookupd, LookupdOptions, VERSION};
-use clap::parser::ValueSource;
+use broker::nsqd::cli::parse_go_duration_strict;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
+
+use broker::cli_support::{
+    duration_option, from_command_line, init_tracing, load_toml, pick, resolve_address,
+    wait_for_signal, ConfigDuration,
+};
 
 /// nsqlookupd: the daemon that manages NSQ topology information.
 #[derive(Debug, Parser)]
@@ -44,10 +48,10 @@ struct Cli {
     #[arg(long)]
     broadcast_address: Option<String>,
     /// duration of time a producer will remain in the active list since its last ping
-    #[arg(long, default_value = "5m0s", value_parser = parse_go_duration)]
+    #[arg(long, default_value = "5m0s", value_parser = parse_go_duration_strict)]
     inactive_producer_timeout: Duration,
     /// duration of time a producer will remain tombstoned if registration remains
-    #[arg(long, default_value = "45s", value_parser = parse_go_duration)]
+    #[arg(long, default_value = "45s", value_parser = parse_go_duration_strict)]
     tombstone_lifetime: Duration,
 }
 
@@ -63,22 +67,6 @@ struct ConfigFile {
     broadcast_address: Option<String>,
     inactive_producer_timeout: Option<ConfigDuration>,
     tombstone_lifetime: Option<ConfigDuration>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ConfigDuration {
-    Text(String),
-    Millis(u64),
-}
-
-impl ConfigDuration {
-    fn resolve(&self) -> anyhow::Result<Duration> {
-        match self {
-            ConfigDuration::Text(text) => parse_go_duration(text).map_err(|e| anyhow!(e)),
-            ConfigDuration::Millis(ms) => Ok(Duration::from_millis(*ms)),
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -102,7 +90,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     let file = match &cli.config {
-        Some(path) => load_config(path)?,
+        Some(path) => load_toml(path)?,
         None => ConfigFile::default(),
     };
     let values = cli_values(&cli);
@@ -199,124 +187,32 @@ async fn serve(options: LookupdOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-fn load_config(path: &PathBuf) -> anyhow::Result<ConfigFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("failed to parse config file {}", path.display()))
-}
-
-fn from_command_line(matches: &ArgMatches, id: &str) -> bool {
-    matches.value_source(id) == Some(ValueSource::CommandLine)
-}
-
-/// A flag given on the command line wins, then the config file, then the flag's default.
-fn pick<T>(matches: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
-    match file {
-        Some(value) if !from_command_line(matches, id) => value,
-        _ => flag,
-    }
-}
-
-fn duration_option(
-    matches: &ArgMatches,
-    id: &str,
-    flag: Duration,
-    file: &Option<ConfigDuration>,
-) -> anyhow::Result<Duration> {
-    match file {
-        Some(value) if !from_command_line(matches, id) => value
-            .resolve()
-            .with_context(|| format!("config option {id}")),
-        _ => Ok(flag),
-    }
-}
-
-fn resolve_address(flag: &str, text: &str) -> anyhow::Result<SocketAddr> {
-    text.to_socket_addrs()
-        .with_context(|| format!("{flag}: invalid address {text:?}"))?
-        .next()
-        .ok_or_else(|| anyhow!("{flag}: {text:?} resolves to no address"))
-}
-
-fn init_tracing(level: &str) -> anyhow::Result<()> {
-    let filter = match level.to_ascii_lowercase().as_str() {
-        "debug" => "debug",
-        "info" => "info",
-        "warn" => "warn",
-        "error" | "fatal" => "error",
-        other => bail!("invalid log level {other:?} (debug, info, warn, error, fatal)"),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    Ok(())
-}
-
-/// Go's `time.ParseDuration`: e.g. `300ms`, `1.5s`, `5m0s`, `1h2m`; units ns, us, µs, ms,
-/// s, m, h. A bare `0` is zero. Negative durations are rejected (they make no sense here).
-fn parse_go_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {text:?}");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text.strip_prefix('+').unwrap_or(text);
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("missing unit in duration {text:?}"))?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            unit => return Err(format!("unknown unit {unit:?} in duration {text:?}")),
-        };
-        rest = &rest[unit_len..];
-        total += number * nanos_per_unit;
-    }
-    if !total.is_finite() || total > u64::MAX as f64 {
-        return Err(invalid());
-    }
-    Ok(Duration::from_nanos(total.round() as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn go_durations_parse() {
-        assert_eq!(parse_go_duration("5m0s"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_go_duration("45s"), Ok(Duration::from_secs(45)));
-        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_go_duration("1h2m"), Ok(Duration::from_secs(3720)));
-        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(
+            parse_go_duration_strict("5m0s"),
+            Ok(Duration::from_secs(300))
+        );
+        assert_eq!(parse_go_duration_strict("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(
+            parse_go_duration_strict("1.5s"),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_go_duration_strict("300ms"),
+            Ok(Duration::from_millis(300))
+        );
+        assert_eq!(
+            parse_go_duration_strict("1h2m"),
+            Ok(Duration::from_secs(3720))
+        );
+        assert_eq!(parse_go_duration_strict("0"), Ok(Duration::ZERO));
         for bad in ["", "5", "5x", "-1s", "s", "1..2s"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad}");
+            assert!(parse_go_duration_strict(bad).is_err(), "{bad}");
         }
     }
 

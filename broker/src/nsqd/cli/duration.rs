@@ -24,7 +24,27 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
         let millis: u64 = text.parse().map_err(|_| invalid())?;
         return Ok(Duration::from_millis(millis));
     }
-    let text = text.strip_prefix('+').unwrap_or(text);
+    parse_go_duration_strict(text).map_err(|_| invalid())
+}
+
+/// Go's `time.ParseDuration` exactly: units are required (`0` alone is zero), so `5` is an
+/// error. nsqlookupd's and nsqadmin's flags use this.
+///
+/// ```
+/// use broker::nsqd::cli::parse_go_duration_strict;
+/// use std::time::Duration;
+/// assert_eq!(parse_go_duration_strict("5m0s").unwrap(), Duration::from_secs(300));
+/// assert!(parse_go_duration_strict("5").is_err());
+/// ```
+pub fn parse_go_duration_strict(input: &str) -> Result<Duration, String> {
+    let invalid = || format!("invalid duration {input:?} (expected e.g. 250ms, 60s, 1h30m)");
+    if input == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let text = input.strip_prefix('+').unwrap_or(input);
+    if text.is_empty() {
+        return Err(invalid());
+    }
     let mut rest = text;
     let mut total_nanos: f64 = 0.0;
     while !rest.is_empty() {

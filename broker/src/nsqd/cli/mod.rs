@@ -25,7 +25,7 @@ use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 use crate::nsqd::TlsRequired;
 
-pub use duration::{format_go_duration, parse_go_duration};
+pub use duration::{format_go_duration, parse_go_duration, parse_go_duration_strict};
 
 /// Why the command line could not be turned into options.
 #[derive(Debug, thiserror::Error)]

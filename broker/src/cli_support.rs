@@ -1,0 +1,104 @@
+//! What the `nsqlookupd` and `nsqadmin` binaries share: Go-style layering of flags over a TOML
+//! config file over defaults, Go durations in config files, address resolution, log setup and
+//! waiting for SIGINT/SIGTERM. (`nsqd` has its own, richer CLI in [`crate::nsqd::cli`].)
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::nsqd::cli::parse_go_duration_strict;
+
+/// A duration in a config file: a Go duration string (`"45s"`) or an integer of milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigDuration {
+    Text(String),
+    Millis(u64),
+}
+
+impl ConfigDuration {
+    /// The duration, or an error naming the bad text.
+    pub fn resolve(&self) -> anyhow::Result<Duration> {
+        match self {
+            ConfigDuration::Text(text) => parse_go_duration_strict(text).map_err(|e| anyhow!(e)),
+            ConfigDuration::Millis(ms) => Ok(Duration::from_millis(*ms)),
+        }
+    }
+}
+
+/// Reads and parses a TOML config file.
+pub fn load_toml<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("failed to parse config file {}", path.display()))
+}
+
+/// Whether the flag `id` was given on the command line (not defaulted).
+pub fn from_command_line(matches: &ArgMatches, id: &str) -> bool {
+    matches.value_source(id) == Some(ValueSource::CommandLine)
+}
+
+/// A flag given on the command line wins, then the config file, then the flag's default.
+pub fn pick<T>(matches: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
+    match file {
+        Some(value) if !from_command_line(matches, id) => value,
+        _ => flag,
+    }
+}
+
+/// [`pick`] for durations, which the config file may spell as text or milliseconds.
+pub fn duration_option(
+    matches: &ArgMatches,
+    id: &str,
+    flag: Duration,
+    file: &Option<ConfigDuration>,
+) -> anyhow::Result<Duration> {
+    match file {
+        Some(value) if !from_command_line(matches, id) => value
+            .resolve()
+            .with_context(|| format!("config option {id}")),
+        _ => Ok(flag),
+    }
+}
+
+/// Resolves `host:port` to its first socket address; `flag` names the option in errors.
+pub fn resolve_address(flag: &str, text: &str) -> anyhow::Result<SocketAddr> {
+    text.to_socket_addrs()
+        .with_context(|| format!("{flag}: invalid address {text:?}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{flag}: {text:?} resolves to no address"))
+}
+
+/// Logs to stderr at Go's level names (`debug`, `info`, `warn`, `error`, `fatal`).
+pub fn init_tracing(level: &str) -> anyhow::Result<()> {
+    let filter = match level.to_ascii_lowercase().as_str() {
+        "debug" => "debug",
+        "info" => "info",
+        "warn" => "warn",
+        "error" | "fatal" => "error",
+        other => bail!("invalid log level {other:?} (debug, info, warn, error, fatal)"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
