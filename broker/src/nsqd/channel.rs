@@ -16,9 +16,10 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{BackendQueue, MessageQueue, Queued};
+use super::backend::{BackendError, BackendQueue};
 use super::client::ClientShared;
 use super::inflight::{DeferredQueue, InFlight, InFlightError, InFlightTable};
+use super::queue::{Entry, MessageQueue, PushOutcome, Queued};
 use super::stats::{ChannelStats, LatencyStats};
 
 /// Why a SUB could not join a channel.
@@ -146,26 +147,34 @@ impl Channel {
         self.state.lock().consumers.len()
     }
 
-    /// Receives messages from the topic; a non-zero defer puts a message in the deferred set.
-    /// A backend (disk) write error is returned after the remaining messages were tried.
-    pub(crate) fn put<I>(&self, items: I) -> Result<(), super::backend::BackendError>
+    /// Receives messages from the topic; a single message with a non-zero defer goes to
+    /// the deferred set. A backend (disk) write error is returned after the remaining
+    /// entries were tried.
+    pub(crate) fn put<I>(&self, entries: I) -> Result<(), BackendError>
     where
-        I: IntoIterator<Item = (Message, Duration)>,
+        I: IntoIterator<Item = Entry>,
     {
         let mut st = self.state.lock();
         let mut queued = 0;
         let mut result = Ok(());
         let now = Instant::now();
-        for (msg, defer) in items {
-            self.message_count.fetch_add(1, Ordering::Relaxed);
-            if defer.is_zero() {
-                match self.try_enqueue(&mut st, msg) {
-                    Ok(deliverable) => queued += usize::from(deliverable),
-                    Err(err) => result = Err(err),
+        for entry in entries {
+            self.message_count
+                .fetch_add(entry.len() as u64, Ordering::Relaxed);
+            let pushed = match entry {
+                Entry::One(Queued { msg, defer }) if !defer.is_zero() => {
+                    st.deferred.push(msg, now + defer);
+                    self.arm_timer(&mut st, now + defer);
+                    Ok(0)
                 }
-            } else {
-                st.deferred.push(msg, now + defer);
-                self.arm_timer(&mut st, now + defer);
+                entry => st.queue.push_entry(entry),
+            };
+            match pushed {
+                Ok(deliverable) => queued += deliverable,
+                Err(err) => {
+                    tracing::error!(topic = %self.topic_name, channel = %self.name, %err, "writing to channel backend");
+                    result = Err(err);
+                }
             }
         }
         wake_hungry(&mut st, queued);
@@ -175,7 +184,7 @@ impl Channel {
     /// The channel queue's durability barrier (`--sync-ack`), if it has a backend.
     pub(crate) fn commit(
         &self,
-    ) -> Option<futures::future::BoxFuture<'static, Result<(), super::backend::BackendError>>> {
+    ) -> Option<futures::future::BoxFuture<'static, Result<(), BackendError>>> {
         self.state.lock().queue.commit()
     }
 
@@ -328,7 +337,7 @@ impl Channel {
     }
 
     /// Drops queued, in-flight and deferred messages; consumers' in-flight counts reset.
-    pub fn empty(&self) -> Result<(), super::backend::BackendError> {
+    pub fn empty(&self) -> Result<(), BackendError> {
         let mut st = self.state.lock();
         st.in_flight.drain();
         st.deferred.drain();
@@ -400,26 +409,20 @@ impl Channel {
         }
     }
 
-    /// Puts a message on the queue; returns whether it is now deliverable.
+    /// Puts a message back on the queue (requeue, timeout, due deferred); returns whether
+    /// it is now deliverable. A backend write error is logged: the message was in flight or
+    /// deferred, and there is no client to answer.
     fn enqueue(&self, st: &mut ChannelState, msg: Message) -> bool {
-        self.try_enqueue(st, msg).unwrap_or(false)
-    }
-
-    /// [`Self::enqueue`] that also returns a backend write error (after logging it).
-    fn try_enqueue(
-        &self,
-        st: &mut ChannelState,
-        msg: Message,
-    ) -> Result<bool, super::backend::BackendError> {
-        match st.queue.push(Queued {
+        let item = Queued {
             msg,
             defer: Duration::ZERO,
-        }) {
-            Ok(super::backend::PushOutcome::Dropped) => Ok(false),
-            Ok(_) => Ok(true),
+        };
+        match st.queue.push(item) {
+            Ok(PushOutcome::Dropped) => false,
+            Ok(_) => true,
             Err(err) => {
                 tracing::error!(topic = %self.topic_name, channel = %self.name, %err, "writing to channel backend");
-                Err(err)
+                false
             }
         }
     }
@@ -550,7 +553,7 @@ mod tests {
         channel.take(&b, 1, 0, Duration::from_secs(1), &mut out);
         assert!(out.is_empty());
 
-        channel.put([(msg(1), Duration::ZERO)]).unwrap();
+        channel.put([Entry::now(msg(1))]).unwrap();
         assert!(woken(&a).await);
         assert!(!woken(&b).await);
 
@@ -569,7 +572,7 @@ mod tests {
     async fn timeout_requeues_and_frees_the_owner() {
         let channel = Channel::new("t", "c", limits(), None, CancellationToken::new());
         let a = consumer(&channel, 1, 1);
-        channel.put([(msg(1), Duration::ZERO)]).unwrap();
+        channel.put([Entry::now(msg(1))]).unwrap();
         let mut out = Vec::new();
         channel.take(&a, 1, 0, Duration::from_millis(50), &mut out);
         assert_eq!(out.len(), 1);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use nsq_wire::multi_body::MultiBody;
 use nsq_wire::names::{is_valid_channel_name, is_valid_topic_name};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
@@ -289,13 +290,13 @@ impl NsqdContext {
         defer: Duration,
     ) -> Result<(), EngineError> {
         let topic = self.get_or_create_topic(topic)?;
-        Ok(topic.publish(vec![body], defer)?)
+        Ok(topic.publish(body, defer)?)
     }
 
     /// Publishes several messages atomically with respect to validation (HTTP `/mpub`).
     pub fn publish_multi(&self, topic: &str, bodies: Vec<Bytes>) -> Result<(), EngineError> {
         let topic = self.get_or_create_topic(topic)?;
-        Ok(topic.publish(bodies, Duration::ZERO)?)
+        Ok(topic.publish_multi(MultiBody::from_bodies(&bodies))?)
     }
 
     /// Topic statistics, sorted by topic name, filtered as `/stats` does.

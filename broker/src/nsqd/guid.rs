@@ -28,15 +28,25 @@ impl IdGenerator {
 
     /// The next id.
     pub fn next_id(&self) -> MessageId {
+        MessageId::from_u64(self.next_block(1))
+    }
+
+    /// Reserves `count` consecutive ids and returns the first: the batch's messages get
+    /// `first`, `first + 1`, ... (an MPUB is stored with its first id only).
+    pub fn next_block(&self, count: usize) -> u64 {
+        let span = (count.max(1) - 1) as u64;
         let candidate = (clock_ticks().saturating_sub(EPOCH) << 22) | self.node_bits;
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
-            let next = candidate.max(last.wrapping_add(1));
-            match self
-                .last
-                .compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return MessageId::from_u64(next),
+            let first = candidate.max(last.wrapping_add(1));
+            let block_last = first.wrapping_add(span);
+            match self.last.compare_exchange_weak(
+                last,
+                block_last,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return first,
                 Err(current) => last = current,
             }
         }
@@ -73,5 +83,15 @@ mod tests {
             assert!(id.as_bytes().iter().all(|b| b.is_ascii_hexdigit()));
             prev = id;
         }
+    }
+
+    #[test]
+    fn blocks_do_not_overlap() {
+        let gen = IdGenerator::new(1);
+        let a = gen.next_block(200);
+        let b = gen.next_block(200);
+        let c = gen.next_id();
+        assert!(b >= a + 200);
+        assert!(c > MessageId::from_u64(b + 199));
     }
 }

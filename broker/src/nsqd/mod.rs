@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Layout (mirrors Go nsqd): [`context`] shared state and engine operations, [`topic`],
-//! [`channel`], `inflight` (timer structures), [`backend`] (memory queue + disk seam),
+//! [`channel`], `inflight` (timer structures), [`queue`] (memory queue), [`backend`] (disk seam),
 //! `connection` + `protocol_v2` + `identify` (TCP protocol V2), [`http`], [`stats`],
 //! [`events`].
 
@@ -26,6 +26,7 @@ pub mod context;
 pub mod errors;
 pub mod events;
 pub mod http;
+pub mod queue;
 pub mod stats;
 pub mod topic;
 

@@ -104,12 +104,11 @@ impl Conn {
             Action::Auth => self.auth_command(&single).await,
             Action::Pub { topic } => {
                 self.check_auth("PUB", &topic, b"").await?;
-                self.publish(&topic, vec![single], Duration::ZERO, "PUB")
-                    .await
+                self.publish(&topic, single, Duration::ZERO, "PUB").await
             }
             Action::Dpub { topic, defer } => {
                 self.check_auth("DPUB", &topic, b"").await?;
-                self.publish(&topic, vec![single], defer, "DPUB").await
+                self.publish(&topic, single, defer, "DPUB").await
             }
             Action::Mpub { topic } => {
                 let Body::Multi(bodies) = body else {
@@ -122,7 +121,7 @@ impl Conn {
                 let failed = |err: PublishError| {
                     ProtocolError::new(ErrorCode::MpubFailed, format!("MPUB failed {err}"))
                 };
-                topic.publish(bodies, Duration::ZERO).map_err(failed)?;
+                topic.publish_multi(bodies).map_err(failed)?;
                 topic.sync_ack().await.map_err(failed)?;
                 self.client.count_publish(topic.name(), count);
                 ok()
@@ -370,7 +369,7 @@ impl Conn {
     async fn publish(
         &mut self,
         topic: &Bytes,
-        bodies: Vec<Bytes>,
+        body: Bytes,
         defer: Duration,
         cmd: &str,
     ) -> CmdResult {
@@ -382,7 +381,7 @@ impl Conn {
         let failed = |err: String| ProtocolError::new(code, format!("{cmd} failed {err}"));
         let topic = self.publish_topic(topic).map_err(failed)?;
         topic
-            .publish(bodies, defer)
+            .publish(body, defer)
             .map_err(|err| failed(err.to_string()))?;
         topic
             .sync_ack()

@@ -3,7 +3,8 @@
 //! own queue; a drain task moves that backlog once distribution is possible again.
 //!
 //! Publishing distributes synchronously (no task hop) when the backlog is empty, so a
-//! message body is allocated once and each channel gets a cheap clone of the `Bytes`.
+//! message body is allocated once and each channel gets a cheap clone of it: an MPUB
+//! travels as one [`MessageRun`], never unpacked until a consumer takes its messages.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,19 +13,22 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use nsq_wire::message::Message;
+use nsq_wire::multi_body::MultiBody;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{BackendError, BackendFactory, MessageQueue, PushOutcome, Queued};
+use super::backend::{BackendError, BackendFactory};
 use super::channel::{Channel, ChannelLimits, SubError};
 use super::client::ClientShared;
 use super::events::NsqdEvent;
 use super::guid::{now_ns, IdGenerator};
 use super::options::NsqdOptions;
+use super::queue::{Entry, MessageQueue, MessageRun, Queued};
 use super::stats::{LatencyStats, TopicStats};
 
-/// How many backlog messages the drain task moves per lock acquisition.
+/// How many backlog messages the drain task moves per lock acquisition (at least one
+/// whole entry).
 const DRAIN_BATCH: usize = 256;
 
 /// Why a publish failed.
@@ -127,39 +131,42 @@ impl Topic {
         self.state.lock().paused
     }
 
-    /// Publishes messages (PUB: one body, MPUB: many) with an optional defer (DPUB).
+    /// Publishes one message (PUB, DPUB with a non-zero `defer`).
+    /// `Ok` means it is in a channel, the topic queue or its backend.
+    pub fn publish(self: &Arc<Self>, body: Bytes, defer: Duration) -> Result<(), PublishError> {
+        let bytes = body.len() as u64;
+        let msg = Message {
+            timestamp: now_ns(),
+            attempts: 0,
+            id: self.ids.next_id(),
+            body,
+        };
+        self.accept(Entry::One(Queued { msg, defer }), 1, bytes)
+    }
+
+    /// Publishes the messages of an MPUB; they get one timestamp and consecutive ids.
     /// `Ok` means every message is in a channel, the topic queue or its backend.
-    pub fn publish(
-        self: &Arc<Self>,
-        bodies: Vec<Bytes>,
-        defer: Duration,
-    ) -> Result<(), PublishError> {
-        let timestamp = now_ns();
-        let mut bytes = 0u64;
-        let messages: Vec<Message> = bodies
-            .into_iter()
-            .map(|body| {
-                bytes += body.len() as u64;
-                Message {
-                    timestamp,
-                    attempts: 0,
-                    id: self.ids.next_id(),
-                    body,
-                }
-            })
-            .collect();
-        let count = messages.len() as u64;
+    pub fn publish_multi(self: &Arc<Self>, bodies: MultiBody) -> Result<(), PublishError> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let count = bodies.len();
+        let bytes = bodies.body_bytes() as u64;
+        let run = MessageRun::new(bodies, self.ids.next_block(count), now_ns());
+        self.accept(Entry::Run(run), count as u64, bytes)
+    }
+
+    fn accept(self: &Arc<Self>, entry: Entry, count: u64, bytes: u64) -> Result<(), PublishError> {
         let mut st = self.state.lock();
         if self.is_exiting() {
             return Err(PublishError::Exiting);
         }
         if st.distributable() && st.backlog.is_empty() {
-            distribute(&st, messages.into_iter().map(|m| (m, defer)))?;
+            distribute(&st, vec![entry])?;
         } else {
-            for msg in messages {
-                if st.backlog.push(Queued { msg, defer })? == PushOutcome::Dropped {
-                    tracing::debug!(topic = %self.name, "ephemeral topic queue full, message dropped");
-                }
+            let kept = st.backlog.push_entry(entry)?;
+            if kept < count as usize {
+                tracing::debug!(topic = %self.name, dropped = count as usize - kept, "ephemeral topic queue full, messages dropped");
             }
             self.start_drain(&mut st);
         }
@@ -400,10 +407,14 @@ impl Topic {
                     st.draining = false;
                     return;
                 }
-                let mut batch = Vec::with_capacity(DRAIN_BATCH);
-                while batch.len() < DRAIN_BATCH {
-                    match st.backlog.pop() {
-                        Some(item) => batch.push((item.msg, item.defer)),
+                let mut batch = Vec::new();
+                let mut moved = 0;
+                while moved < DRAIN_BATCH {
+                    match st.backlog.pop_entry() {
+                        Some(entry) => {
+                            moved += entry.len();
+                            batch.push(entry);
+                        }
                         None => break,
                     }
                 }
@@ -420,17 +431,14 @@ impl Topic {
     }
 }
 
-/// Copies each message to every channel; returns the first channel backend error (every
+/// Copies each entry to every channel; returns the first channel backend error (every
 /// channel is still tried).
-fn distribute<I>(st: &TopicState, items: I) -> Result<(), BackendError>
-where
-    I: IntoIterator<Item = (Message, Duration)>,
-{
-    let mut items: Option<Vec<(Message, Duration)>> = Some(items.into_iter().collect());
+fn distribute(st: &TopicState, entries: Vec<Entry>) -> Result<(), BackendError> {
+    let mut entries = Some(entries);
     let mut result = Ok(());
     let mut channels = st.channels.values().peekable();
     while let Some(channel) = channels.next() {
-        let put = match (channels.peek().is_some(), &mut items) {
+        let put = match (channels.peek().is_some(), &mut entries) {
             (true, Some(all)) => channel.put(all.iter().cloned()),
             (_, all) => channel.put(all.take().unwrap_or_default()),
         };

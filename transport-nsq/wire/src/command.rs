@@ -14,6 +14,7 @@ use tokio_util::codec::Decoder;
 
 use crate::identify::IdentifyRequest;
 use crate::message::MessageId;
+pub use crate::multi_body::MultiBody;
 
 /// nsqd reads command lines through a buffer of this size; the `\n` must fall inside it.
 pub const MAX_LINE_LENGTH: usize = 16384;
@@ -209,7 +210,7 @@ pub enum BodyKind {
 pub enum Body {
     Single(Bytes),
     /// MPUB messages; they share one allocation.
-    Multi(Vec<Bytes>),
+    Multi(MultiBody),
 }
 
 /// Why a body was rejected; each maps to one nsqd error text.
@@ -265,7 +266,8 @@ struct MultiProgress {
     /// unparsed item.
     cursor: usize,
     count: Option<usize>,
-    spans: Vec<(usize, usize)>,
+    /// Records validated so far.
+    parsed: usize,
 }
 
 /// Server-side decoder of command lines and bodies.
@@ -359,15 +361,13 @@ impl CommandDecoder {
             BodyKind::Single { .. } => Ok(Some(Body::Single(data))),
             BodyKind::Multi { .. } => {
                 let progress = std::mem::take(&mut self.multi);
-                if progress.count != Some(progress.spans.len()) || progress.cursor != size_usize {
+                if progress.count != Some(progress.parsed) || progress.cursor != size_usize {
                     return Err(BodyError::Inconsistent(size));
                 }
-                let bodies = progress
-                    .spans
-                    .into_iter()
-                    .map(|(start, len)| data.slice(start..start + len))
-                    .collect();
-                Ok(Some(Body::Multi(bodies)))
+                Ok(Some(Body::Multi(MultiBody::from_validated(
+                    data.slice(4..),
+                    progress.parsed,
+                ))))
             }
         }
     }
@@ -382,7 +382,7 @@ impl CommandDecoder {
                 BodyKind::Multi { .. } => match self.multi.count {
                     None => BodyError::CountUnreadable,
                     Some(_) => {
-                        let index = self.multi.spans.len();
+                        let index = self.multi.parsed;
                         let cursor = self.multi.cursor;
                         if src.len() < 4 + cursor + 4 {
                             BodyError::MessageSizeUnreadable(index)
@@ -419,10 +419,9 @@ impl CommandDecoder {
             }
             progress.count = Some(count as usize);
             progress.cursor = 4;
-            progress.spans.reserve((count as usize).min(declared / 5));
         }
         let count = progress.count.unwrap_or(0);
-        while progress.spans.len() < count {
+        while progress.parsed < count {
             let at = progress.cursor;
             if data.len() < at + 4 {
                 if at + 4 > declared {
@@ -431,7 +430,7 @@ impl CommandDecoder {
                 }
                 return Ok(());
             }
-            let index = progress.spans.len();
+            let index = progress.parsed;
             let msg_size = i32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
             if msg_size <= 0 {
                 self.multi = MultiProgress::default();
@@ -455,7 +454,7 @@ impl CommandDecoder {
             if data.len() < end {
                 return Ok(());
             }
-            progress.spans.push((at + 4, msg_size as usize));
+            progress.parsed += 1;
             progress.cursor = end;
         }
         Ok(())

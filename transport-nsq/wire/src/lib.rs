@@ -7,6 +7,7 @@
 //!   [`tokio_util::codec::Decoder`].
 //! * [`command`]: client → server commands: [`command::Command`] with `encode` for clients
 //!   and [`command::CommandDecoder`] for servers.
+//! * [`multi_body`]: MPUB bodies kept in their record layout, one shared buffer.
 //! * [`identify`]: the IDENTIFY request/response JSON documents.
 //! * [`error`]: the `E_*` error codes and whether they are fatal.
 //! * [`compress`]: the Snappy-framing and raw-DEFLATE stream upgrades.
@@ -29,6 +30,7 @@ pub mod frame;
 pub mod identify;
 pub mod lookup;
 pub mod message;
+pub mod multi_body;
 pub mod names;
 
 /// The 4 bytes a client sends first to speak protocol V2 with nsqd.

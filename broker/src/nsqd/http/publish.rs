@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::HeaderMap;
+use nsq_wire::multi_body::MultiBody;
 
 use super::body::{parse_binary_mpub, read_limited, split_text_mpub};
 use super::params::{parse_bool_param, Params};
@@ -39,7 +40,7 @@ pub async fn publish(
         Some(text) => parse_defer(text, ctx.options().max_req_timeout)?,
     };
     topic
-        .publish(vec![body], defer)
+        .publish(body, defer)
         .map_err(|_| ApiError::exiting())?;
     topic.sync_ack().await.map_err(|_| ApiError::exiting())?;
     Ok(Reply::ok())
@@ -70,7 +71,7 @@ pub async fn multi_publish(
     };
     if !messages.is_empty() {
         topic
-            .publish(messages, Duration::ZERO)
+            .publish_multi(MultiBody::from_bodies(&messages))
             .map_err(|_| ApiError::exiting())?;
         topic.sync_ack().await.map_err(|_| ApiError::exiting())?;
     }
