@@ -4,7 +4,6 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use nsq_wire::message::{Message, MessageId};
 use tokio::time::Instant;
@@ -30,27 +29,9 @@ pub enum InFlightError {
     Exiting,
 }
 
-/// A cheap hasher for message ids (16 bytes from our own generator, or echoed by a
-/// client: collisions only cost time, never correctness).
-#[derive(Default)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-}
-
-type IdMap<V> = HashMap<MessageId, V, BuildHasherDefault<IdHasher>>;
+/// In-flight ids hashed with aHash: ids from one MPUB are consecutive hex strings that
+/// differ only in their last digits, which a weak hasher maps to one bucket.
+type IdMap<V> = HashMap<MessageId, V, ahash::RandomState>;
 
 /// In-flight messages by id, plus a deadline heap with lazy deletion (entries whose
 /// deadline changed or that were removed are skipped and periodically compacted away).
@@ -78,15 +59,16 @@ impl InFlightTable {
         id: &MessageId,
         client_id: u64,
     ) -> Result<InFlight, InFlightError> {
-        match self.entries.get(id) {
-            None => Err(InFlightError::NotInFlight),
-            Some(entry) if entry.client_id != client_id => Err(InFlightError::NotOwner),
-            Some(_) => {
-                let entry = self.entries.remove(id).ok_or(InFlightError::NotInFlight)?;
-                self.maybe_compact();
-                Ok(entry)
-            }
+        use std::collections::hash_map::Entry;
+        let Entry::Occupied(slot) = self.entries.entry(*id) else {
+            return Err(InFlightError::NotInFlight);
+        };
+        if slot.get().client_id != client_id {
+            return Err(InFlightError::NotOwner);
         }
+        let entry = slot.remove();
+        self.maybe_compact();
+        Ok(entry)
     }
 
     /// Moves the deadline of a message owned by `client_id` (TOUCH); `new_deadline` gets the

@@ -149,6 +149,9 @@ pub struct MessageQueue {
     mem_limit: usize,
     ephemeral: bool,
     backend: Option<Box<dyn BackendQueue>>,
+    /// False once a backend read came back empty, until the next backend write: only this
+    /// queue writes to its backend, so reads (which take the backend's lock) can be skipped.
+    backend_unread: bool,
     warned_overflow: bool,
     /// Alternates reads between memory and backend when both hold messages, so neither
     /// starves (nsqd selects randomly between the two).
@@ -170,6 +173,7 @@ impl MessageQueue {
             mem_len: 0,
             mem_limit: if bypass { 0 } else { mem_limit },
             ephemeral,
+            backend_unread: backend.is_some(),
             backend,
             warned_overflow: false,
             prefer_backend: false,
@@ -183,6 +187,7 @@ impl MessageQueue {
             return Ok(PushOutcome::Memory);
         }
         if let Some(backend) = &self.backend {
+            self.backend_unread = true;
             backend.put(&item.msg)?;
             return Ok(PushOutcome::Backend);
         }
@@ -208,6 +213,7 @@ impl MessageQueue {
             self.push_memory(Entry::Run(front));
         }
         if let Some(backend) = &self.backend {
+            self.backend_unread = true;
             for msg in run.into_messages() {
                 backend.put(&msg)?;
             }
@@ -232,7 +238,7 @@ impl MessageQueue {
     /// Takes the next message from memory or backend.
     pub fn pop(&mut self) -> Option<Queued> {
         if self.take_from_backend_first() {
-            if let Some(msg) = self.backend.as_ref().and_then(|b| b.try_read()) {
+            if let Some(msg) = self.read_backend() {
                 return Some(Queued {
                     msg,
                     defer: Duration::ZERO,
@@ -264,7 +270,7 @@ impl MessageQueue {
     /// one), for moving a backlog without unpacking it.
     pub fn pop_entry(&mut self) -> Option<Entry> {
         if self.take_from_backend_first() {
-            if let Some(msg) = self.backend.as_ref().and_then(|b| b.try_read()) {
+            if let Some(msg) = self.read_backend() {
                 return Some(Entry::now(msg));
             }
         }
@@ -280,12 +286,15 @@ impl MessageQueue {
 
     /// Backend depth.
     pub fn backend_depth(&self) -> i64 {
-        self.backend.as_ref().map_or(0, |b| b.depth())
+        match &self.backend {
+            Some(backend) if self.backend_unread => backend.depth(),
+            _ => 0,
+        }
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.depth() == 0
+        self.mem_len == 0 && self.backend_depth() == 0
     }
 
     /// The backend's durability barrier ([`BackendQueue::commit`]), if there is a backend.
@@ -328,6 +337,19 @@ impl MessageQueue {
             Some(backend) => backend.delete(),
             None => Ok(()),
         }
+    }
+
+    fn read_backend(&mut self) -> Option<Message> {
+        if !self.backend_unread {
+            return None;
+        }
+        let backend = self.backend.as_ref()?;
+        let msg = backend.try_read();
+        if msg.is_none() {
+            // Written but not yet readable still counts as unread.
+            self.backend_unread = backend.depth() > 0;
+        }
+        msg
     }
 
     fn push_memory(&mut self, entry: Entry) {

@@ -57,15 +57,14 @@ impl RawConn {
         Ok(())
     }
 
-    /// Whether a complete frame is already buffered (so the next read needs no syscall).
-    pub fn frame_buffered(&self) -> bool {
-        match self.read_buf.get(..4) {
-            Some(size) => {
-                let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as usize;
-                self.read_buf.len() >= 4 + size
-            }
-            None => false,
-        }
+    /// The next frame if one is already buffered (no syscall).
+    pub fn buffered_frame(&mut self) -> anyhow::Result<Option<Frame>> {
+        self.decoder.decode_next(&mut self.read_buf)
+    }
+
+    /// Reads whatever the socket has; 0 on EOF.
+    pub async fn fill(&mut self) -> anyhow::Result<usize> {
+        Ok(self.stream.read_buf(&mut self.read_buf).await?)
     }
 
     /// The next frame, reading from the socket as needed. `None` on EOF.

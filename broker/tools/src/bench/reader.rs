@@ -88,27 +88,35 @@ async fn consume_worker(
     barrier.wait().await;
     conn.push(&Command::Rdy(rdy));
     conn.flush().await?;
-    let deadline = tokio::time::Instant::now() + runfor;
+    let deadline = tokio::time::sleep(runfor);
+    tokio::pin!(deadline);
     let mut received = 0;
     loop {
-        let next = tokio::time::timeout_at(deadline, conn.next_frame()).await;
-        let frame = match next {
-            Err(_elapsed) => return Ok(received),
-            Ok(frame) => frame?,
-        };
-        match frame {
-            Some(Frame::Message(msg)) => {
-                conn.push(&Command::Fin(msg.id));
-                received += 1;
+        // Answer every buffered frame, then write the FINs in one go and read again; the
+        // deadline is only checked when the socket has to be read.
+        while let Some(frame) = conn.buffered_frame()? {
+            match frame {
+                Frame::Message(msg) => {
+                    conn.push(&Command::Fin(msg.id));
+                    received += 1;
+                }
+                Frame::Response(_) => conn.push(&Command::Nop),
+                Frame::Error(data) => {
+                    bail!("nsqd error: {}", String::from_utf8_lossy(&data))
+                }
             }
-            Some(Frame::Response(_)) => conn.push(&Command::Nop),
-            Some(Frame::Error(data)) => {
-                bail!("nsqd error: {}", String::from_utf8_lossy(&data))
+            if conn.write_buf.len() >= 16 * 1024 {
+                conn.flush().await?;
             }
-            None => bail!("nsqd closed the connection after {received} messages"),
         }
-        if !conn.frame_buffered() || conn.write_buf.len() >= 16 * 1024 {
-            conn.flush().await?;
+        conn.flush().await?;
+        tokio::select! {
+            _ = &mut deadline => return Ok(received),
+            read = conn.fill() => {
+                if read? == 0 {
+                    bail!("nsqd closed the connection after {received} messages");
+                }
+            }
         }
     }
 }
