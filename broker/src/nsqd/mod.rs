@@ -23,6 +23,7 @@ pub mod backend;
 pub mod channel;
 pub mod client;
 pub mod context;
+pub mod e2e_latency;
 pub mod errors;
 pub mod events;
 pub mod http;
