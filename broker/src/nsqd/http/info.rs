@@ -5,13 +5,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::params::{parse_bool_param, Params};
-use super::response::{ApiResult, Reply};
 use super::stats::{render_text, MemStats, StatsDocument};
+use crate::http_api::{parse_bool_param, plain_text, ApiResult, Params, Reply};
 use crate::nsqd::context::NsqdContext;
 use crate::nsqd::host_name;
 use crate::nsqd::stats::StatsFilter;
@@ -24,7 +23,7 @@ pub async fn ping(State(ctx): State<NsqdContext>) -> Response {
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
     };
-    (status, health).into_response()
+    plain_text(status, health)
 }
 
 /// The `/info` document, keys in Go's order; durations are raw nanoseconds like Go's.
