@@ -8,15 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use broker::admin::{Admin, AdminOptions, VERSION};
 use broker::nsqd::cli::parse_go_duration_strict;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Parser};
 use serde::Deserialize;
 
 use broker::cli_support::{
-    duration_option, from_command_line, init_tracing, load_toml, pick, resolve_address,
-    wait_for_signal, ConfigDuration,
+    block_on, daemon_main, duration_option, from_command_line, init_tracing, load_config, pick,
+    resolve_address, wait_for_signal, ConfigDuration,
 };
 
 /// nsqadmin: a web UI to view aggregated cluster stats in realtime and perform admin tasks.
@@ -93,29 +92,11 @@ struct ConfigFile {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
-    if cli.version {
-        println!("nsqadmin v{VERSION} (built w/rustc)");
-        return ExitCode::SUCCESS;
-    }
-    match run(cli, &matches) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("[nsqadmin] FATAL: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon_main("nsqadmin", VERSION, run)
 }
 
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
-    let file = match &cli.config {
-        Some(path) => load_toml(path)?,
-        None => ConfigFile::default(),
-    };
+    let file: ConfigFile = load_config(cli.config.as_deref())?;
     let log_level = pick(
         matches,
         "log_level",
@@ -124,8 +105,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     );
     init_tracing(if cli.verbose { "debug" } else { &log_level })?;
     let options = resolve_options(&cli, matches, &file)?;
-    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-    runtime.block_on(serve(options))
+    block_on(serve(options))
 }
 
 fn resolve_options(
@@ -211,6 +191,8 @@ async fn serve(options: AdminOptions) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
     use super::*;
 
     fn parse(args: &[&str], file: &str) -> AdminOptions {

@@ -8,15 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use broker::lookupd::{Lookupd, LookupdOptions, VERSION};
 use broker::nsqd::cli::parse_go_duration_strict;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Parser};
 use serde::Deserialize;
 
 use broker::cli_support::{
-    duration_option, from_command_line, init_tracing, load_toml, pick, resolve_address,
-    wait_for_signal, ConfigDuration,
+    block_on, daemon_main, duration_option, from_command_line, init_tracing, load_config, pick,
+    resolve_address, wait_for_signal, ConfigDuration,
 };
 
 /// nsqlookupd: the daemon that manages NSQ topology information.
@@ -70,29 +69,11 @@ struct ConfigFile {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
-    if cli.version {
-        println!("nsqlookupd v{VERSION} (built w/rustc)");
-        return ExitCode::SUCCESS;
-    }
-    match run(cli, &matches) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("[nsqlookupd] FATAL: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon_main("nsqlookupd", VERSION, run)
 }
 
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
-    let file = match &cli.config {
-        Some(path) => load_toml(path)?,
-        None => ConfigFile::default(),
-    };
+    let file: ConfigFile = load_config(cli.config.as_deref())?;
     let values = cli_values(&cli);
     let verbose = pick(matches, "verbose", cli.verbose, file.verbose);
     let log_level = pick(matches, "log_level", cli.log_level, file.log_level.clone());
@@ -109,8 +90,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
         "log prefix is not applied; tracing formats log lines"
     );
     let options = resolve_options(&values, matches, &file)?;
-    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-    runtime.block_on(serve(options))
+    block_on(serve(options))
 }
 
 /// The flag values `resolve_options` needs, detached from `Cli` (which `run` consumed).
@@ -189,6 +169,8 @@ async fn serve(options: LookupdOptions) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
     use super::*;
 
     #[test]
