@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -31,6 +31,42 @@ impl ConfigDuration {
             ConfigDuration::Text(text) => parse_go_duration_strict(text).map_err(|e| anyhow!(e)),
             ConfigDuration::Millis(ms) => Ok(Duration::from_millis(*ms)),
         }
+    }
+}
+
+/// The flags nsqlookupd and nsqadmin share, with Go's names; each binary flattens them into
+/// its own (`#[command(flatten)]`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonFlags {
+    /// path to config file
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// print version string
+    #[arg(long)]
+    pub version: bool,
+    /// set log level: debug, info, warn, error, or fatal
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// log message prefix (accepted for compatibility; tracing formats the lines)
+    #[arg(long)]
+    pub log_prefix: Option<String>,
+    /// [deprecated] use --log-level (still means debug, as in Go)
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+impl DaemonFlags {
+    /// Starts logging at `--log-level` (a flag given wins over the config file's
+    /// `log_level`); the deprecated `verbose` (flag or file) still means `debug`, as in Go.
+    pub fn init_logging(
+        &self,
+        matches: &ArgMatches,
+        file_log_level: Option<String>,
+        file_verbose: Option<bool>,
+    ) -> anyhow::Result<()> {
+        let verbose = pick(matches, "verbose", self.verbose, file_verbose);
+        let level = pick(matches, "log_level", self.log_level.clone(), file_log_level);
+        init_tracing(if verbose { "debug" } else { &level })
     }
 }
 

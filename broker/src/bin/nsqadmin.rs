@@ -4,7 +4,6 @@
 //! Go's config names: the flag name with `_`, and `nsqlookupd_http_addresses` /
 //! `nsqd_http_addresses` for the repeatable address flags), then Go's default.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,8 +13,8 @@ use clap::{ArgMatches, Parser};
 use serde::Deserialize;
 
 use broker::cli_support::{
-    block_on, daemon_main, duration_option, from_command_line, init_tracing, load_config, pick,
-    resolve_address, wait_for_signal, ConfigDuration,
+    block_on, daemon_main, duration_option, from_command_line, load_config, pick, resolve_address,
+    wait_for_signal, ConfigDuration, DaemonFlags,
 };
 
 /// nsqadmin: a web UI to view aggregated cluster stats in realtime and perform admin tasks.
@@ -28,21 +27,8 @@ use broker::cli_support::{
                   nsqadmin --lookupd-http-address=l1:4161 --lookupd-http-address=l2:4161 --base-path=/nsq"
 )]
 struct Cli {
-    /// path to config file
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// print version string
-    #[arg(long)]
-    version: bool,
-    /// set log level: debug, info, warn, error, or fatal
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// log message prefix (accepted for compatibility; tracing formats the lines)
-    #[arg(long, default_value = "[nsqadmin] ")]
-    log_prefix: String,
-    /// [deprecated] has no effect, use --log-level
-    #[arg(long)]
-    verbose: bool,
+    #[command(flatten)]
+    common: DaemonFlags,
     /// <addr>:<port> to listen on for HTTP clients
     #[arg(long, default_value = "0.0.0.0:4171")]
     http_address: String,
@@ -96,14 +82,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
-    let file: ConfigFile = load_config(cli.config.as_deref())?;
-    let log_level = pick(
-        matches,
-        "log_level",
-        cli.log_level.clone(),
-        file.log_level.clone(),
-    );
-    init_tracing(if cli.verbose { "debug" } else { &log_level })?;
+    let file: ConfigFile = load_config(cli.common.config.as_deref())?;
+    cli.common
+        .init_logging(matches, file.log_level.clone(), None)?;
     let options = resolve_options(&cli, matches, &file)?;
     block_on(serve(options))
 }
