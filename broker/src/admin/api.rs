@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, Uri};
 use axum::routing::get;
 use axum::Router;
 use nsq_wire::names::{is_valid_channel_name, is_valid_topic_name};
@@ -286,14 +285,6 @@ async fn counter(State(state): Shared) -> ApiResult {
     })
 }
 
-fn request_info(headers: HeaderMap, remote: SocketAddr, uri: &Uri) -> RequestInfo {
-    RequestInfo {
-        headers,
-        remote,
-        uri: uri.to_string(),
-    }
-}
-
 fn parse_body<'a, T: Deserialize<'a>>(
     body: &'a [u8],
     invalid: &'static str,
@@ -301,12 +292,25 @@ fn parse_body<'a, T: Deserialize<'a>>(
     serde_json::from_slice(body).map_err(|_| ApiError::bad_request(invalid))
 }
 
+/// Reports a finished admin action: the notification, then the reply with the partial-failure
+/// warning, if any.
+fn acted(
+    state: &AdminState,
+    request: &RequestInfo,
+    action: &str,
+    target: ActionTarget<'_>,
+    errors: &[String],
+) -> ApiResult {
+    state.notify(action, target, request);
+    Reply::json(&Message {
+        message: warning(errors),
+    })
+}
+
 /// `POST /api/topics` `{"topic":..,"channel":..}`: create a topic and maybe a channel.
 async fn create_topic_channel(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     body: Bytes,
 ) -> ApiResult {
     #[derive(Deserialize)]
@@ -315,7 +319,7 @@ async fn create_topic_channel(
         #[serde(default)]
         channel: String,
     }
-    state.authorize(&headers)?;
+    state.authorize(&request.headers)?;
     let create: Create = parse_body(&body, "INVALID_BODY")?;
     if !is_valid_topic_name(&create.topic) {
         return Err(ApiError::bad_request("INVALID_TOPIC"));
@@ -328,23 +332,13 @@ async fn create_topic_channel(
         .cluster
         .create_topic_channel(&create.topic, channel, &state.sources())
         .await?;
-    let request = request_info(headers, remote, &uri);
-    let target = ActionTarget {
-        topic: &create.topic,
-        channel: None,
-        node: None,
-    };
-    state.notify("create_topic", target, &request);
+    let target = ActionTarget::topic(&create.topic);
     if channel.is_some() {
-        state.notify(
-            "create_channel",
-            ActionTarget { channel, ..target },
-            &request,
-        );
+        state.notify("create_topic", target, &request);
+        let target = ActionTarget { channel, ..target };
+        return acted(&state, &request, "create_channel", target, &done.errors);
     }
-    Reply::json(&Message {
-        message: warning(&done.errors),
-    })
+    acted(&state, &request, "create_topic", target, &done.errors)
 }
 
 #[derive(Deserialize)]
@@ -355,26 +349,20 @@ struct Action {
 /// `POST /api/topics/:topic` `{"action":"pause"|"unpause"|"empty"}`.
 async fn topic_action(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path(topic): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let request = request_info(headers, remote, &uri);
     run_action(&state, &request, &body, &topic, None).await
 }
 
 /// `POST /api/topics/:topic/:channel` `{"action":"pause"|"unpause"|"empty"}`.
 async fn channel_action(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path((topic, channel)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let request = request_info(headers, remote, &uri);
     run_action(&state, &request, &body, &topic, Some(&channel)).await
 }
 
@@ -401,71 +389,52 @@ async fn run_action(
         "topic"
     };
     let target = ActionTarget {
-        topic,
         channel,
-        node: None,
+        ..ActionTarget::topic(topic)
     };
-    state.notify(&format!("{verb}_{kind}"), target, request);
-    Reply::json(&Message {
-        message: warning(&done.errors),
-    })
+    acted(
+        state,
+        request,
+        &format!("{verb}_{kind}"),
+        target,
+        &done.errors,
+    )
 }
 
 /// `DELETE /api/topics/:topic`.
 async fn delete_topic(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path(topic): Path<String>,
 ) -> ApiResult {
-    state.authorize(&headers)?;
+    state.authorize(&request.headers)?;
     let done = state.cluster.delete_topic(&topic, &state.sources()).await?;
-    let target = ActionTarget {
-        topic: &topic,
-        channel: None,
-        node: None,
-    };
-    state.notify("delete_topic", target, &request_info(headers, remote, &uri));
-    Reply::json(&Message {
-        message: warning(&done.errors),
-    })
+    let target = ActionTarget::topic(&topic);
+    acted(&state, &request, "delete_topic", target, &done.errors)
 }
 
 /// `DELETE /api/topics/:topic/:channel`.
 async fn delete_channel(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path((topic, channel)): Path<(String, String)>,
 ) -> ApiResult {
-    state.authorize(&headers)?;
+    state.authorize(&request.headers)?;
     let done = state
         .cluster
         .delete_channel(&topic, &channel, &state.sources())
         .await?;
     let target = ActionTarget {
-        topic: &topic,
         channel: Some(&channel),
-        node: None,
+        ..ActionTarget::topic(&topic)
     };
-    state.notify(
-        "delete_channel",
-        target,
-        &request_info(headers, remote, &uri),
-    );
-    Reply::json(&Message {
-        message: warning(&done.errors),
-    })
+    acted(&state, &request, "delete_channel", target, &done.errors)
 }
 
 /// `DELETE /api/nodes/:node` `{"topic":..}`: tombstone the topic's producer on that node.
 async fn tombstone_node_for_topic(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path(node): Path<String>,
     body: Bytes,
 ) -> ApiResult {
@@ -473,7 +442,7 @@ async fn tombstone_node_for_topic(
     struct Tombstone {
         topic: String,
     }
-    state.authorize(&headers)?;
+    state.authorize(&request.headers)?;
     let tombstone: Tombstone = parse_body(&body, "INVALID_BODY")?;
     if !is_valid_topic_name(&tombstone.topic) {
         return Err(ApiError::bad_request("INVALID_TOPIC"));
@@ -483,18 +452,11 @@ async fn tombstone_node_for_topic(
         .tombstone_topic_producer(&tombstone.topic, &node, &state.sources())
         .await?;
     let target = ActionTarget {
-        topic: &tombstone.topic,
-        channel: None,
         node: Some(&node),
+        ..ActionTarget::topic(&tombstone.topic)
     };
-    state.notify(
-        "tombstone_topic_producer",
-        target,
-        &request_info(headers, remote, &uri),
-    );
-    Reply::json(&Message {
-        message: warning(&done.errors),
-    })
+    let action = "tombstone_topic_producer";
+    acted(&state, &request, action, target, &done.errors)
 }
 
 fn check_config_access(state: &AdminState, remote: SocketAddr) -> Result<(), ApiError> {

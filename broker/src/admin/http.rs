@@ -5,6 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
@@ -115,11 +118,37 @@ pub(crate) struct ActionTarget<'a> {
     pub node: Option<&'a str>,
 }
 
-/// The parts of a request a notification reports.
+impl<'a> ActionTarget<'a> {
+    /// The topic alone.
+    pub fn topic(topic: &'a str) -> Self {
+        Self {
+            topic,
+            channel: None,
+            node: None,
+        }
+    }
+}
+
+/// The parts of a request a notification reports (an extractor for the action handlers).
 pub(crate) struct RequestInfo {
     pub headers: HeaderMap,
     pub remote: SocketAddr,
     pub uri: String,
+}
+
+#[axum::async_trait]
+impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
+    type Rejection = ExtensionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(remote) =
+            ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await?;
+        Ok(RequestInfo {
+            headers: parts.headers.clone(),
+            remote,
+            uri: parts.uri.to_string(),
+        })
+    }
 }
 
 /// Go nsqadmin's `AdminAction` notification body.

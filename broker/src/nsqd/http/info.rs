@@ -17,13 +17,10 @@ use crate::nsqd::stats::StatsFilter;
 
 /// `GET /ping`: 200 `OK`, or 500 `NOK - <error>` while unhealthy. Plain text, no V1 header.
 pub async fn ping(State(ctx): State<NsqdContext>) -> Response {
-    let health = ctx.health();
-    let status = if ctx.is_healthy() {
-        StatusCode::OK
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    plain_text(status, health)
+    match ctx.health_error() {
+        None => plain_text(StatusCode::OK, "OK"),
+        Some(err) => plain_text(StatusCode::INTERNAL_SERVER_ERROR, format!("NOK - {err}")),
+    }
 }
 
 /// The `/info` document, keys in Go's order; durations are raw nanoseconds like Go's.
