@@ -2,13 +2,15 @@
 //! config file over defaults, Go durations in config files, address resolution, log setup and
 //! waiting for SIGINT/SIGTERM. (`nsqd` has its own, richer CLI in [`crate::nsqd::cli`].)
 
+use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::parser::ValueSource;
-use clap::ArgMatches;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -30,6 +32,80 @@ impl ConfigDuration {
             ConfigDuration::Millis(ms) => Ok(Duration::from_millis(*ms)),
         }
     }
+}
+
+/// The flags nsqlookupd and nsqadmin share, with Go's names; each binary flattens them into
+/// its own (`#[command(flatten)]`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonFlags {
+    /// path to config file
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// print version string
+    #[arg(long)]
+    pub version: bool,
+    /// set log level: debug, info, warn, error, or fatal
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// log message prefix (accepted for compatibility; tracing formats the lines)
+    #[arg(long)]
+    pub log_prefix: Option<String>,
+    /// [deprecated] use --log-level (still means debug, as in Go)
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+impl DaemonFlags {
+    /// Starts logging at `--log-level` (a flag given wins over the config file's
+    /// `log_level`); the deprecated `verbose` (flag or file) still means `debug`, as in Go.
+    pub fn init_logging(
+        &self,
+        matches: &ArgMatches,
+        file_log_level: Option<String>,
+        file_verbose: Option<bool>,
+    ) -> anyhow::Result<()> {
+        let verbose = pick(matches, "verbose", self.verbose, file_verbose);
+        let level = pick(matches, "log_level", self.log_level.clone(), file_log_level);
+        init_tracing(if verbose { "debug" } else { &level })
+    }
+}
+
+/// The `main` of a daemon binary: parses `C` from the command line (clap exits on `--help`
+/// and bad flags), prints `<name> v<version> (built w/rustc)` when the `version` flag is set,
+/// and otherwise calls `run`, reporting its error as Go does (`[<name>] FATAL: <error>`, exit
+/// status 1).
+pub fn daemon_main<C: CommandFactory + FromArgMatches>(
+    name: &str,
+    version: &str,
+    run: impl FnOnce(C, &ArgMatches) -> anyhow::Result<()>,
+) -> ExitCode {
+    let matches = C::command().get_matches();
+    let cli = match C::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    if let Ok(Some(true)) = matches.try_get_one::<bool>("version") {
+        println!("{name} v{version} (built w/rustc)");
+        return ExitCode::SUCCESS;
+    }
+    match run(cli, &matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("[{name}] FATAL: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a daemon's `serve` future on a new multi-threaded tokio runtime.
+pub fn block_on(serve: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+    runtime.block_on(serve)
+}
+
+/// The `--config` file at `path`, or the defaults (all unset) without one.
+pub fn load_config<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
+    path.map_or_else(|| Ok(T::default()), load_toml)
 }
 
 /// Reads and parses a TOML config file.

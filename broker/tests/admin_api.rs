@@ -410,3 +410,73 @@ async fn options_must_name_one_kind_of_upstream() {
     .unwrap_err();
     assert!(err.to_string().contains("--lookupd-http-address"));
 }
+
+/// A notification endpoint that forwards every POSTed JSON body to the returned receiver.
+async fn notification_sink() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move |body: String| async move {
+            let _ = tx.send(serde_json::from_str(&body).unwrap_or(Value::Null));
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/notify"), rx)
+}
+
+/// The next `count` notifications, ordered by action (each is sent from its own task).
+async fn notifications(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
+    count: usize,
+) -> Vec<Value> {
+    let mut got = Vec::new();
+    for _ in 0..count {
+        got.push(timeout(WAIT, rx.recv()).await.unwrap().unwrap());
+    }
+    got.sort_by_key(|n| n["action"].as_str().unwrap_or("").to_owned());
+    got
+}
+
+#[tokio::test]
+async fn admin_actions_are_notified_like_go() {
+    let cluster = cluster().await;
+    let (endpoint, mut rx) = notification_sink().await;
+    let admin = admin_for(&cluster.lookupd, |o| {
+        o.notification_http_endpoint = Some(endpoint);
+    })
+    .await;
+    let base = format!("http://{}", admin.http_addr());
+
+    let create = json!({"topic": "fresh", "channel": "ch"});
+    let (status, _) = call("POST", format!("{base}/api/topics"), Some(create)).await;
+    assert_eq!(status, 200);
+    let sent = notifications(&mut rx, 2).await;
+    assert_eq!(sent[0]["action"], "create_channel");
+    assert_eq!(sent[0]["channel"], "ch");
+    assert_eq!(sent[1]["action"], "create_topic");
+    assert_eq!(sent[1]["channel"], "");
+    for n in &sent {
+        assert_eq!(n["topic"], "fresh");
+        assert_eq!(n["node"], "");
+        assert_eq!(n["url"], "/api/topics");
+        assert_eq!(n["remote_ip"], "127.0.0.1");
+    }
+
+    let pause = json!({"action": "pause"});
+    let url = format!("{base}/api/topics/orders/billing");
+    assert_eq!(call("POST", url.clone(), Some(pause)).await.0, 200);
+    let sent = notifications(&mut rx, 1).await;
+    assert_eq!(sent[0]["action"], "pause_channel");
+    assert_eq!(
+        (&sent[0]["topic"], &sent[0]["channel"]),
+        (&json!("orders"), &json!("billing"))
+    );
+
+    assert_eq!(call("DELETE", url, None).await.0, 200);
+    let sent = notifications(&mut rx, 1).await;
+    assert_eq!(sent[0]["action"], "delete_channel");
+    assert_eq!(sent[0]["url"], "/api/topics/orders/billing");
+    admin.shutdown().await;
+}

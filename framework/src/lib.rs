@@ -14,6 +14,7 @@
 //!   timeout, selector);
 //! - [`transport`]: the transport [`Context`] handlers see;
 //! - [`grpc`]: a tonic server wrapped as a [`Server`];
+//! - [`health`]: checks of other parts (e.g. NSQ consumers) reported by the gRPC health service;
 //! - [`http_server`]: an axum router as a [`Server`], with `/healthz` and `/metrics`;
 //! - [`subscriber`]: subscribers declared with `#[subscriber]` and events with
 //!   `#[derive(Event)]`.
@@ -24,6 +25,7 @@ pub mod codec;
 pub mod config;
 pub mod envelope;
 pub mod grpc;
+pub mod health;
 pub mod http_server;
 pub mod middleware;
 pub mod provider;

@@ -34,5 +34,5 @@ pub use consumer::{
 pub use error::Error;
 pub use nsq_wire::message::MessageId;
 pub use producer::Producer;
-pub use server::{NsqServer, ServeError, SubscriptionHealth};
+pub use server::{NsqHealthCheck, NsqServer, ServeError, SubscriptionHealth};
 pub use settings::{NsqConfig, OptionValue, SubscriberOverride};

@@ -7,18 +7,16 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use nsq_wire::names::{is_valid_channel_name, is_valid_topic_name};
 use serde::{Deserialize, Serialize};
 
-use super::http::{cidr_contains, json, warning, ActionTarget, AdminState, ApiError, RequestInfo};
+use super::http::{cidr_contains, warning, ActionTarget, AdminState, RequestInfo};
 use super::model::{sum_topics, ChannelStats, Producer, TopicStats};
+use crate::http_api::{ApiError, ApiResult, Reply};
 
 type Shared = State<Arc<AdminState>>;
-type Reply = Result<Response, ApiError>;
 
 pub(crate) fn routes() -> Router<Arc<AdminState>> {
     Router::new()
@@ -49,7 +47,7 @@ struct Message {
 
 /// `GET /api/cluster`: every topic summed over nodes (with channels and per-node
 /// breakdown), the nodes, and the upstream addresses; one call renders the main page.
-async fn cluster(State(state): Shared) -> Reply {
+async fn cluster(State(state): Shared) -> ApiResult {
     #[derive(Serialize)]
     struct Cluster {
         topics: Vec<TopicStats>,
@@ -77,7 +75,7 @@ async fn cluster(State(state): Shared) -> Reply {
     }
     summed.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
     let errors: Vec<String> = [topics.errors, producers.errors, stats.errors].concat();
-    json(&Cluster {
+    Reply::json(&Cluster {
         topics: summed,
         nodes: producers.value,
         lookupd_http_addresses: sources.lookupd,
@@ -87,7 +85,7 @@ async fn cluster(State(state): Shared) -> Reply {
 }
 
 /// `GET /api/topics[?inactive=true]`.
-async fn topics(State(state): Shared, RawQuery(query): RawQuery) -> Reply {
+async fn topics(State(state): Shared, RawQuery(query): RawQuery) -> ApiResult {
     let sources = state.sources();
     let gathered = state.cluster.topics(&sources).await?;
     let inactive = query
@@ -101,7 +99,7 @@ async fn topics(State(state): Shared, RawQuery(query): RawQuery) -> Reply {
             topics: Vec<String>,
             message: String,
         }
-        return json(&Topics {
+        return Reply::json(&Topics {
             topics: gathered.value,
             message: warning(&gathered.errors),
         });
@@ -125,7 +123,7 @@ async fn topics(State(state): Shared, RawQuery(query): RawQuery) -> Reply {
         topics: BTreeMap<String, Vec<String>>,
         message: String,
     }
-    json(&InactiveTopics {
+    Reply::json(&InactiveTopics {
         topics: inactive_topics,
         message: warning(&gathered.errors),
     })
@@ -154,7 +152,7 @@ async fn summed_topic(
 }
 
 /// `GET /api/topics/:topic`.
-async fn topic(State(state): Shared, Path(topic): Path<String>) -> Reply {
+async fn topic(State(state): Shared, Path(topic): Path<String>) -> ApiResult {
     #[derive(Serialize)]
     struct Topic {
         #[serde(flatten)]
@@ -162,14 +160,17 @@ async fn topic(State(state): Shared, Path(topic): Path<String>) -> Reply {
         message: String,
     }
     let (stats, errors) = summed_topic(&state, &topic).await?;
-    json(&Topic {
+    Reply::json(&Topic {
         stats,
         message: warning(&errors),
     })
 }
 
 /// `GET /api/topics/:topic/:channel`.
-async fn channel(State(state): Shared, Path((topic, channel)): Path<(String, String)>) -> Reply {
+async fn channel(
+    State(state): Shared,
+    Path((topic, channel)): Path<(String, String)>,
+) -> ApiResult {
     #[derive(Serialize)]
     struct Channel {
         #[serde(flatten)]
@@ -181,29 +182,29 @@ async fn channel(State(state): Shared, Path((topic, channel)): Path<(String, Str
         .channels
         .into_iter()
         .find(|c| c.channel_name == channel)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "CHANNEL_NOT_FOUND"))?;
-    json(&Channel {
+        .ok_or_else(|| ApiError::not_found("CHANNEL_NOT_FOUND"))?;
+    Reply::json(&Channel {
         stats,
         message: warning(&errors),
     })
 }
 
 /// `GET /api/nodes`.
-async fn nodes(State(state): Shared) -> Reply {
+async fn nodes(State(state): Shared) -> ApiResult {
     #[derive(Serialize)]
     struct Nodes {
         nodes: Vec<Producer>,
         message: String,
     }
     let producers = state.cluster.producers(&state.sources()).await?;
-    json(&Nodes {
+    Reply::json(&Nodes {
         nodes: producers.value,
         message: warning(&producers.errors),
     })
 }
 
 /// `GET /api/nodes/:node` (`node` = `broadcast_address:http_port`).
-async fn node(State(state): Shared, Path(node): Path<String>) -> Reply {
+async fn node(State(state): Shared, Path(node): Path<String>) -> ApiResult {
     #[derive(Serialize)]
     struct Node {
         node: String,
@@ -219,7 +220,7 @@ async fn node(State(state): Shared, Path(node): Path<String>) -> Reply {
         .value
         .into_iter()
         .find(|p| p.http_address() == node)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NODE_NOT_FOUND"))?;
+        .ok_or_else(|| ApiError::not_found("NODE_NOT_FOUND"))?;
     let stats = state
         .cluster
         .node_stats(std::slice::from_ref(&producer), None, true)
@@ -231,7 +232,7 @@ async fn node(State(state): Shared, Path(node): Path<String>) -> Reply {
         .flat_map(|t| &t.channels)
         .map(|c| c.clients.len() as i64)
         .sum();
-    json(&Node {
+    Reply::json(&Node {
         node,
         producer,
         topics: stats.value,
@@ -242,7 +243,7 @@ async fn node(State(state): Shared, Path(node): Path<String>) -> Reply {
 }
 
 /// `GET /api/counter`: message counts per `topic:channel:node`.
-async fn counter(State(state): Shared) -> Reply {
+async fn counter(State(state): Shared) -> ApiResult {
     #[derive(Serialize)]
     struct CounterStats {
         node: String,
@@ -278,39 +279,47 @@ async fn counter(State(state): Shared) -> Reply {
                 .message_count += channel.message_count;
         }
     }
-    json(&Counter {
+    Reply::json(&Counter {
         stats: counters,
         message: warning(&[producers.errors, stats.errors].concat()),
     })
 }
 
-fn request_info(headers: HeaderMap, remote: SocketAddr, uri: &Uri) -> RequestInfo {
-    RequestInfo {
-        headers,
-        remote,
-        uri: uri.to_string(),
-    }
+fn parse_body<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    invalid: &'static str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_request(invalid))
 }
 
-fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8], invalid: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|_| ApiError::bad_request(invalid))
+/// Reports a finished admin action: the notification, then the reply with the partial-failure
+/// warning, if any.
+fn acted(
+    state: &AdminState,
+    request: &RequestInfo,
+    action: &str,
+    target: ActionTarget<'_>,
+    errors: &[String],
+) -> ApiResult {
+    state.notify(action, target, request);
+    Reply::json(&Message {
+        message: warning(errors),
+    })
 }
 
 /// `POST /api/topics` `{"topic":..,"channel":..}`: create a topic and maybe a channel.
 async fn create_topic_channel(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     body: Bytes,
-) -> Reply {
+) -> ApiResult {
     #[derive(Deserialize)]
     struct Create {
         topic: String,
         #[serde(default)]
         channel: String,
     }
-    state.authorize(&headers)?;
+    state.authorize(&request.headers)?;
     let create: Create = parse_body(&body, "INVALID_BODY")?;
     if !is_valid_topic_name(&create.topic) {
         return Err(ApiError::bad_request("INVALID_TOPIC"));
@@ -323,23 +332,13 @@ async fn create_topic_channel(
         .cluster
         .create_topic_channel(&create.topic, channel, &state.sources())
         .await?;
-    let request = request_info(headers, remote, &uri);
-    let target = ActionTarget {
-        topic: &create.topic,
-        channel: None,
-        node: None,
-    };
-    state.notify("create_topic", target, &request);
+    let target = ActionTarget::topic(&create.topic);
     if channel.is_some() {
-        state.notify(
-            "create_channel",
-            ActionTarget { channel, ..target },
-            &request,
-        );
+        state.notify("create_topic", target, &request);
+        let target = ActionTarget { channel, ..target };
+        return acted(&state, &request, "create_channel", target, &done.errors);
     }
-    json(&Message {
-        message: warning(&done.errors),
-    })
+    acted(&state, &request, "create_topic", target, &done.errors)
 }
 
 #[derive(Deserialize)]
@@ -350,26 +349,20 @@ struct Action {
 /// `POST /api/topics/:topic` `{"action":"pause"|"unpause"|"empty"}`.
 async fn topic_action(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path(topic): Path<String>,
     body: Bytes,
-) -> Reply {
-    let request = request_info(headers, remote, &uri);
+) -> ApiResult {
     run_action(&state, &request, &body, &topic, None).await
 }
 
 /// `POST /api/topics/:topic/:channel` `{"action":"pause"|"unpause"|"empty"}`.
 async fn channel_action(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path((topic, channel)): Path<(String, String)>,
     body: Bytes,
-) -> Reply {
-    let request = request_info(headers, remote, &uri);
+) -> ApiResult {
     run_action(&state, &request, &body, &topic, Some(&channel)).await
 }
 
@@ -379,7 +372,7 @@ async fn run_action(
     body: &[u8],
     topic: &str,
     channel: Option<&str>,
-) -> Reply {
+) -> ApiResult {
     state.authorize(&request.headers)?;
     let action: Action = parse_body(body, "INVALID_BODY")?;
     let verb = match action.action.as_str() {
@@ -396,79 +389,60 @@ async fn run_action(
         "topic"
     };
     let target = ActionTarget {
-        topic,
         channel,
-        node: None,
+        ..ActionTarget::topic(topic)
     };
-    state.notify(&format!("{verb}_{kind}"), target, request);
-    json(&Message {
-        message: warning(&done.errors),
-    })
+    acted(
+        state,
+        request,
+        &format!("{verb}_{kind}"),
+        target,
+        &done.errors,
+    )
 }
 
 /// `DELETE /api/topics/:topic`.
 async fn delete_topic(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path(topic): Path<String>,
-) -> Reply {
-    state.authorize(&headers)?;
+) -> ApiResult {
+    state.authorize(&request.headers)?;
     let done = state.cluster.delete_topic(&topic, &state.sources()).await?;
-    let target = ActionTarget {
-        topic: &topic,
-        channel: None,
-        node: None,
-    };
-    state.notify("delete_topic", target, &request_info(headers, remote, &uri));
-    json(&Message {
-        message: warning(&done.errors),
-    })
+    let target = ActionTarget::topic(&topic);
+    acted(&state, &request, "delete_topic", target, &done.errors)
 }
 
 /// `DELETE /api/topics/:topic/:channel`.
 async fn delete_channel(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path((topic, channel)): Path<(String, String)>,
-) -> Reply {
-    state.authorize(&headers)?;
+) -> ApiResult {
+    state.authorize(&request.headers)?;
     let done = state
         .cluster
         .delete_channel(&topic, &channel, &state.sources())
         .await?;
     let target = ActionTarget {
-        topic: &topic,
         channel: Some(&channel),
-        node: None,
+        ..ActionTarget::topic(&topic)
     };
-    state.notify(
-        "delete_channel",
-        target,
-        &request_info(headers, remote, &uri),
-    );
-    json(&Message {
-        message: warning(&done.errors),
-    })
+    acted(&state, &request, "delete_channel", target, &done.errors)
 }
 
 /// `DELETE /api/nodes/:node` `{"topic":..}`: tombstone the topic's producer on that node.
 async fn tombstone_node_for_topic(
     State(state): Shared,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    request: RequestInfo,
     Path(node): Path<String>,
     body: Bytes,
-) -> Reply {
+) -> ApiResult {
     #[derive(Deserialize)]
     struct Tombstone {
         topic: String,
     }
-    state.authorize(&headers)?;
+    state.authorize(&request.headers)?;
     let tombstone: Tombstone = parse_body(&body, "INVALID_BODY")?;
     if !is_valid_topic_name(&tombstone.topic) {
         return Err(ApiError::bad_request("INVALID_TOPIC"));
@@ -478,18 +452,11 @@ async fn tombstone_node_for_topic(
         .tombstone_topic_producer(&tombstone.topic, &node, &state.sources())
         .await?;
     let target = ActionTarget {
-        topic: &tombstone.topic,
-        channel: None,
         node: Some(&node),
+        ..ActionTarget::topic(&tombstone.topic)
     };
-    state.notify(
-        "tombstone_topic_producer",
-        target,
-        &request_info(headers, remote, &uri),
-    );
-    json(&Message {
-        message: warning(&done.errors),
-    })
+    let action = "tombstone_topic_producer";
+    acted(&state, &request, action, target, &done.errors)
 }
 
 fn check_config_access(state: &AdminState, remote: SocketAddr) -> Result<(), ApiError> {
@@ -497,7 +464,7 @@ fn check_config_access(state: &AdminState, remote: SocketAddr) -> Result<(), Api
     if cidr.is_empty() || cidr_contains(&cidr, remote.ip()) {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN"))
+        Err(ApiError::forbidden())
     }
 }
 
@@ -506,32 +473,32 @@ async fn get_config(
     State(state): Shared,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(opt): Path<String>,
-) -> Reply {
+) -> ApiResult {
     check_config_access(&state, remote)?;
     config_value(&state, &opt)
 }
 
-fn config_value(state: &AdminState, opt: &str) -> Reply {
+fn config_value(state: &AdminState, opt: &str) -> ApiResult {
     let options = state.options.read();
     match opt {
-        "nsqlookupd_http_addresses" => json(&options.lookupd_http_addresses),
-        "nsqd_http_addresses" => json(&options.nsqd_http_addresses),
-        "http_address" => json(&options.http_address.to_string()),
-        "base_path" => json(&options.base_path),
-        "acl_http_header" => json(&options.acl_http_header),
-        "admin_users" => json(&options.admin_users),
-        "allow_config_from_cidr" => json(&options.allow_config_from_cidr),
-        "notification_http_endpoint" => json(
+        "nsqlookupd_http_addresses" => Reply::json(&options.lookupd_http_addresses),
+        "nsqd_http_addresses" => Reply::json(&options.nsqd_http_addresses),
+        "http_address" => Reply::json(&options.http_address.to_string()),
+        "base_path" => Reply::json(&options.base_path),
+        "acl_http_header" => Reply::json(&options.acl_http_header),
+        "admin_users" => Reply::json(&options.admin_users),
+        "allow_config_from_cidr" => Reply::json(&options.allow_config_from_cidr),
+        "notification_http_endpoint" => Reply::json(
             &options
                 .notification_http_endpoint
                 .clone()
                 .unwrap_or_default(),
         ),
         "http_client_connect_timeout" => {
-            json(&(options.http_client_connect_timeout.as_nanos() as u64))
+            Reply::json(&(options.http_client_connect_timeout.as_nanos() as u64))
         }
         "http_client_request_timeout" => {
-            json(&(options.http_client_request_timeout.as_nanos() as u64))
+            Reply::json(&(options.http_client_request_timeout.as_nanos() as u64))
         }
         _ => Err(ApiError::bad_request("INVALID_OPTION")),
     }
@@ -543,14 +510,11 @@ async fn put_config(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(opt): Path<String>,
     body: Bytes,
-) -> Reply {
+) -> ApiResult {
     check_config_access(&state, remote)?;
     const READ_MAX: usize = 1024 * 1024;
     if body.is_empty() || body.len() > READ_MAX {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "INVALID_VALUE",
-        ));
+        return Err(ApiError::too_large("INVALID_VALUE"));
     }
     match opt.as_str() {
         "nsqlookupd_http_addresses" => {

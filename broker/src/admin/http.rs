@@ -1,13 +1,14 @@
 //! nsqadmin's HTTP server: the route table (pages, static assets, `/api/...`, `/config`),
-//! NSQ's V1 reply conventions, the admin-user check and action notifications.
+//! the admin-user check and action notifications.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::rejection::ExtensionRejection;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use parking_lot::RwLock;
@@ -17,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::cluster::{Cluster, ClusterError, Sources};
 use super::{api, pages, AdminOptions};
+pub(crate) use crate::http_api::ApiError;
+use crate::http_api::{self, plain_text};
 
 /// Shared by every handler.
 pub(crate) struct AdminState {
@@ -59,7 +62,7 @@ impl AdminState {
         if options.admin_users.iter().any(|u| u == user) {
             Ok(())
         } else {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN"))
+            Err(ApiError::forbidden())
         }
     }
 
@@ -115,11 +118,37 @@ pub(crate) struct ActionTarget<'a> {
     pub node: Option<&'a str>,
 }
 
-/// The parts of a request a notification reports.
+impl<'a> ActionTarget<'a> {
+    /// The topic alone.
+    pub fn topic(topic: &'a str) -> Self {
+        Self {
+            topic,
+            channel: None,
+            node: None,
+        }
+    }
+}
+
+/// The parts of a request a notification reports (an extractor for the action handlers).
 pub(crate) struct RequestInfo {
     pub headers: HeaderMap,
     pub remote: SocketAddr,
     pub uri: String,
+}
+
+#[axum::async_trait]
+impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
+    type Rejection = ExtensionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(remote) =
+            ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await?;
+        Ok(RequestInfo {
+            headers: parts.headers.clone(),
+            remote,
+            uri: parts.uri.to_string(),
+        })
+    }
 }
 
 /// Go nsqadmin's `AdminAction` notification body.
@@ -154,42 +183,18 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
 fn router(state: Arc<AdminState>) -> Router {
     let base_path = state.options.read().base_path.clone();
     let routes = Router::new()
-        .route("/ping", get(|| async { "OK" }))
+        .route("/ping", get(|| async { plain_text(StatusCode::OK, "OK") }))
         .merge(pages::routes())
         .merge(api::routes());
     if base_path.is_empty() {
-        return routes.fallback(not_found).with_state(state);
+        return routes.fallback(http_api::not_found).with_state(state);
     }
     // A nested `/` only matches the bare prefix; `<base>/` is the UI's root too.
     Router::new()
         .nest(&base_path, routes)
         .route(&format!("{base_path}/"), get(pages::index))
-        .fallback(not_found)
+        .fallback(http_api::not_found)
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND")
-}
-
-/// An error reply `{"message": ...}`.
-#[derive(Debug, Clone)]
-pub(crate) struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
 }
 
 impl From<ClusterError> for ApiError {
@@ -197,42 +202,6 @@ impl From<ClusterError> for ApiError {
         tracing::error!(%err, "upstream failure");
         Self::new(StatusCode::BAD_GATEWAY, format!("UPSTREAM_ERROR: {err}"))
     }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "message": self.message }).to_string();
-        v1_reply(self.status, body.into_bytes())
-    }
-}
-
-/// A 200 V1 JSON reply.
-pub(crate) fn json<T: Serialize>(value: &T) -> Result<Response, ApiError> {
-    match serde_json::to_vec(value) {
-        Ok(body) => Ok(v1_reply(StatusCode::OK, body)),
-        Err(err) => {
-            tracing::error!(%err, "failed to encode JSON reply");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-            ))
-        }
-    }
-}
-
-fn v1_reply(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        "X-NSQ-Content-Type",
-        HeaderValue::from_static("nsq; version=1.0"),
-    );
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
 }
 
 /// Go's `maybeWarnMsg`: `""`, or `WARNING: a; b`.

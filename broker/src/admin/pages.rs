@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -56,7 +56,7 @@ async fn asset(Path(name): Path<String>) -> Response {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "favicon.svg" => (FAVICON_SVG, "image/svg+xml"),
-        _ => return ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND").into_response(),
+        _ => return ApiError::not_found("NOT_FOUND").into_response(),
     };
     let mut response = body.into_response();
     let headers = response.headers_mut();

@@ -4,19 +4,17 @@
 //! Go's config names: the flag name with `_`, and `nsqlookupd_http_addresses` /
 //! `nsqd_http_addresses` for the repeatable address flags), then Go's default.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use broker::admin::{Admin, AdminOptions, VERSION};
 use broker::nsqd::cli::parse_go_duration_strict;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Parser};
 use serde::Deserialize;
 
 use broker::cli_support::{
-    duration_option, from_command_line, init_tracing, load_toml, pick, resolve_address,
-    wait_for_signal, ConfigDuration,
+    block_on, daemon_main, duration_option, from_command_line, load_config, pick, resolve_address,
+    wait_for_signal, ConfigDuration, DaemonFlags,
 };
 
 /// nsqadmin: a web UI to view aggregated cluster stats in realtime and perform admin tasks.
@@ -29,21 +27,8 @@ use broker::cli_support::{
                   nsqadmin --lookupd-http-address=l1:4161 --lookupd-http-address=l2:4161 --base-path=/nsq"
 )]
 struct Cli {
-    /// path to config file
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// print version string
-    #[arg(long)]
-    version: bool,
-    /// set log level: debug, info, warn, error, or fatal
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// log message prefix (accepted for compatibility; tracing formats the lines)
-    #[arg(long, default_value = "[nsqadmin] ")]
-    log_prefix: String,
-    /// [deprecated] has no effect, use --log-level
-    #[arg(long)]
-    verbose: bool,
+    #[command(flatten)]
+    common: DaemonFlags,
     /// <addr>:<port> to listen on for HTTP clients
     #[arg(long, default_value = "0.0.0.0:4171")]
     http_address: String,
@@ -93,39 +78,15 @@ struct ConfigFile {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
-    if cli.version {
-        println!("nsqadmin v{VERSION} (built w/rustc)");
-        return ExitCode::SUCCESS;
-    }
-    match run(cli, &matches) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("[nsqadmin] FATAL: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon_main("nsqadmin", VERSION, run)
 }
 
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
-    let file = match &cli.config {
-        Some(path) => load_toml(path)?,
-        None => ConfigFile::default(),
-    };
-    let log_level = pick(
-        matches,
-        "log_level",
-        cli.log_level.clone(),
-        file.log_level.clone(),
-    );
-    init_tracing(if cli.verbose { "debug" } else { &log_level })?;
+    let file: ConfigFile = load_config(cli.common.config.as_deref())?;
+    cli.common
+        .init_logging(matches, file.log_level.clone(), None)?;
     let options = resolve_options(&cli, matches, &file)?;
-    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-    runtime.block_on(serve(options))
+    block_on(serve(options))
 }
 
 fn resolve_options(
@@ -211,6 +172,8 @@ async fn serve(options: AdminOptions) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
     use super::*;
 
     fn parse(args: &[&str], file: &str) -> AdminOptions {

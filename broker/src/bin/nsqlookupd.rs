@@ -4,40 +4,25 @@
 //! the flag names with `_`, e.g. `tcp_address = "0.0.0.0:4160"`,
 //! `tombstone_lifetime = "45s"`), then Go's default.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use broker::lookupd::{Lookupd, LookupdOptions, VERSION};
 use broker::nsqd::cli::parse_go_duration_strict;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Parser};
 use serde::Deserialize;
 
 use broker::cli_support::{
-    duration_option, from_command_line, init_tracing, load_toml, pick, resolve_address,
-    wait_for_signal, ConfigDuration,
+    block_on, daemon_main, duration_option, from_command_line, load_config, pick, resolve_address,
+    wait_for_signal, ConfigDuration, DaemonFlags,
 };
 
 /// nsqlookupd: the daemon that manages NSQ topology information.
 #[derive(Debug, Parser)]
 #[command(name = "nsqlookupd", disable_version_flag = true)]
 struct Cli {
-    /// path to config file
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// print version string
-    #[arg(long)]
-    version: bool,
-    /// set log level: debug, info, warn, error, or fatal
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// log message prefix (accepted for compatibility; tracing formats the lines)
-    #[arg(long, default_value = "[nsqlookupd] ")]
-    log_prefix: String,
-    /// [deprecated] has no effect, use --log-level
-    #[arg(long)]
-    verbose: bool,
+    #[command(flatten)]
+    common: DaemonFlags,
     /// <addr>:<port> to listen on for TCP clients
     #[arg(long, default_value = "0.0.0.0:4160")]
     tcp_address: String,
@@ -60,7 +45,6 @@ struct Cli {
 #[derive(Debug, Default, Deserialize)]
 struct ConfigFile {
     log_level: Option<String>,
-    log_prefix: Option<String>,
     verbose: Option<bool>,
     tcp_address: Option<String>,
     http_address: Option<String>,
@@ -70,47 +54,16 @@ struct ConfigFile {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
-    if cli.version {
-        println!("nsqlookupd v{VERSION} (built w/rustc)");
-        return ExitCode::SUCCESS;
-    }
-    match run(cli, &matches) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("[nsqlookupd] FATAL: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    daemon_main("nsqlookupd", VERSION, run)
 }
 
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
-    let file = match &cli.config {
-        Some(path) => load_toml(path)?,
-        None => ConfigFile::default(),
-    };
+    let file: ConfigFile = load_config(cli.common.config.as_deref())?;
     let values = cli_values(&cli);
-    let verbose = pick(matches, "verbose", cli.verbose, file.verbose);
-    let log_level = pick(matches, "log_level", cli.log_level, file.log_level.clone());
-    // Go: the deprecated --verbose still means debug logging.
-    init_tracing(if verbose { "debug" } else { &log_level })?;
-    let log_prefix = pick(
-        matches,
-        "log_prefix",
-        cli.log_prefix,
-        file.log_prefix.clone(),
-    );
-    tracing::debug!(
-        log_prefix,
-        "log prefix is not applied; tracing formats log lines"
-    );
+    cli.common
+        .init_logging(matches, file.log_level.clone(), file.verbose)?;
     let options = resolve_options(&values, matches, &file)?;
-    let runtime = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-    runtime.block_on(serve(options))
+    block_on(serve(options))
 }
 
 /// The flag values `resolve_options` needs, detached from `Cli` (which `run` consumed).
@@ -189,6 +142,8 @@ async fn serve(options: LookupdOptions) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
     use super::*;
 
     #[test]

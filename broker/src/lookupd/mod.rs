@@ -23,7 +23,6 @@
 //! ```
 
 mod http;
-mod http_api;
 pub mod peer_info;
 pub mod protocol_v1;
 pub mod registry;

@@ -18,9 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::backend::{BackendError, BackendQueue};
 use super::client::ClientShared;
+use super::e2e_latency::E2eLatency;
 use super::inflight::{DeferredQueue, InFlight, InFlightError, InFlightTable};
 use super::queue::{Entry, MessageQueue, PushOutcome, Queued};
-use super::stats::{ChannelStats, LatencyStats};
+use super::stats::ChannelStats;
 
 /// Why a SUB could not join a channel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +70,7 @@ pub struct Channel {
     message_count: AtomicU64,
     requeue_count: AtomicU64,
     timeout_count: AtomicU64,
+    e2e: E2eLatency,
 }
 
 impl std::fmt::Debug for Channel {
@@ -89,6 +91,7 @@ impl Channel {
         limits: ChannelLimits,
         backend: Option<Box<dyn BackendQueue>>,
         closed: CancellationToken,
+        e2e: E2eLatency,
     ) -> Arc<Channel> {
         let ephemeral = nsq_wire::names::is_ephemeral(name);
         let queue_name = format!("{topic_name}:{name}");
@@ -112,6 +115,7 @@ impl Channel {
             message_count: AtomicU64::new(0),
             requeue_count: AtomicU64::new(0),
             timeout_count: AtomicU64::new(0),
+            e2e,
         });
         tokio::spawn(run_timers(channel.clone()));
         channel
@@ -273,7 +277,8 @@ impl Channel {
         id: &MessageId,
     ) -> Result<(), InFlightError> {
         let mut st = self.state.lock();
-        st.in_flight.remove_owned(id, client.id)?;
+        let entry = st.in_flight.remove_owned(id, client.id)?;
+        self.e2e.record(entry.msg.timestamp);
         client.in_flight.fetch_sub(1, Ordering::AcqRel);
         client.finish_count.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -405,8 +410,13 @@ impl Channel {
             client_count: consumers.len() as i64,
             clients: include_clients.then(|| consumers.iter().map(|c| c.stats()).collect()),
             paused,
-            e2e_processing_latency: LatencyStats::default(),
+            e2e_processing_latency: self.e2e.stats(),
         }
+    }
+
+    /// The e2e latency recorder (a topic merges its channels').
+    pub(crate) fn e2e_latency(&self) -> &E2eLatency {
+        &self.e2e
     }
 
     /// Puts a message back on the queue (requeue, timeout, due deferred); returns whether
@@ -545,7 +555,14 @@ mod tests {
 
     #[tokio::test]
     async fn one_message_wakes_one_ready_consumer_and_kick_passes_it_on() {
-        let channel = Channel::new("t", "c", limits(), None, CancellationToken::new());
+        let channel = Channel::new(
+            "t",
+            "c",
+            limits(),
+            None,
+            CancellationToken::new(),
+            E2eLatency::default(),
+        );
         let a = consumer(&channel, 1, 1);
         let b = consumer(&channel, 2, 1);
         let mut out = Vec::new();
@@ -570,7 +587,14 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_requeues_and_frees_the_owner() {
-        let channel = Channel::new("t", "c", limits(), None, CancellationToken::new());
+        let channel = Channel::new(
+            "t",
+            "c",
+            limits(),
+            None,
+            CancellationToken::new(),
+            E2eLatency::default(),
+        );
         let a = consumer(&channel, 1, 1);
         channel.put([Entry::now(msg(1))]).unwrap();
         let mut out = Vec::new();

@@ -21,6 +21,7 @@ use super::backend::{BackendError, BackendFactory};
 use super::channel::Channel;
 use super::client::{unix_seconds, ClientShared};
 use super::events::{NsqdEvent, EVENT_CAPACITY};
+use super::health::Health;
 use super::options::{NsqdOptions, VERSION};
 use super::stats::{ClientStats, StatsFilter, TopicStats};
 use super::topic::{PublishError, Topic};
@@ -62,7 +63,7 @@ struct Inner {
     events: broadcast::Sender<NsqdEvent>,
     backends: Option<Arc<dyn BackendFactory>>,
     shutdown: CancellationToken,
-    health: Mutex<Option<String>>,
+    health: Arc<Health>,
     lookup: std::sync::OnceLock<super::lookup::LookupHandle>,
 }
 
@@ -102,6 +103,7 @@ impl NsqdContext {
         tcp_addr: SocketAddr,
         http_addr: SocketAddr,
         backends: Option<Arc<dyn BackendFactory>>,
+        health: Arc<Health>,
     ) -> Self {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         NsqdContext {
@@ -116,7 +118,7 @@ impl NsqdContext {
                 events,
                 backends,
                 shutdown: CancellationToken::new(),
-                health: Mutex::new(None),
+                health,
                 lookup: std::sync::OnceLock::new(),
             }),
         }
@@ -147,22 +149,24 @@ impl NsqdContext {
         VERSION
     }
 
-    /// `"OK"` or `"NOK - <error>"`.
+    /// `"OK"` or `"NOK - <error>"` (Go's `GetHealth`).
     pub fn health(&self) -> String {
-        match &*self.inner.health.lock() {
-            None => "OK".into(),
-            Some(err) => format!("NOK - {err}"),
-        }
+        self.inner.health.status()
     }
 
-    /// Whether the last backend write succeeded.
+    /// The error of the last disk write, if it failed.
+    pub fn health_error(&self) -> Option<String> {
+        self.inner.health.error()
+    }
+
+    /// Whether the last disk write succeeded.
     pub fn is_healthy(&self) -> bool {
-        self.inner.health.lock().is_none()
+        self.inner.health.error().is_none()
     }
 
-    /// Records a backend failure (or recovery with `None`).
+    /// Records a disk failure (or recovery with `None`), as Go's `SetHealth`.
     pub fn set_health(&self, error: Option<String>) {
-        *self.inner.health.lock() = error;
+        self.inner.health.set(error);
     }
 
     /// The lookupd client (`--lookupd-tcp-address` peers: status, runtime address changes),

@@ -23,8 +23,10 @@ pub mod backend;
 pub mod channel;
 pub mod client;
 pub mod context;
+pub mod e2e_latency;
 pub mod errors;
 pub mod events;
+pub mod health;
 pub mod http;
 pub mod queue;
 pub mod stats;
@@ -121,9 +123,10 @@ impl Nsqd {
     ) -> Result<Nsqd, NsqdError> {
         validate(&opts)?;
         let security = Arc::new(security::Security::new(&opts)?);
+        let health = Arc::new(health::Health::default());
         let (mut persistence, backends) = match backends {
             Some(backends) => (None, Some(backends)),
-            None => match persist::Persistence::open(&opts)? {
+            None => match persist::Persistence::open(&opts, health.clone())? {
                 Some((persistence, backends)) => (Some(persistence), Some(backends)),
                 None => (None, None),
             },
@@ -136,7 +139,8 @@ impl Nsqd {
         };
         let https_addr = https.as_ref().map(|l| l.local_addr()).transpose()?;
         let plain_tls_required = opts.tls_required == TlsRequired::Yes;
-        let ctx = NsqdContext::new(opts, tcp.local_addr()?, http.local_addr()?, backends);
+        let (tcp_addr, http_addr) = (tcp.local_addr()?, http.local_addr()?);
+        let ctx = NsqdContext::new(opts, tcp_addr, http_addr, backends, health);
         if let Some(persistence) = &mut persistence {
             persistence.restore(&ctx)?;
         }

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::backend::{BackendError, BackendFactory, BackendQueue};
 use super::context::NsqdContext;
+use super::health::Health;
 use super::metadata::{self, ChannelMetadata, DataDirLock, Metadata, MetadataError, TopicMetadata};
 use super::options::NsqdOptions;
 use crate::diskqueue::{DiskQueue, DiskQueueError, DiskQueueOptions};
@@ -49,25 +50,32 @@ pub struct DiskBackends {
     data_path: PathBuf,
     options: DiskQueueOptions,
     sync_ack: bool,
+    health: Arc<Health>,
 }
 
 impl DiskBackends {
-    /// Backends in `opts.data_path` with `opts`' disk queue settings.
-    pub fn new(opts: &NsqdOptions) -> Self {
+    /// Backends in `opts.data_path` with `opts`' disk queue settings; every write's outcome
+    /// goes to `health`.
+    pub fn new(opts: &NsqdOptions, health: Arc<Health>) -> Self {
         Self {
             data_path: opts.data_path.clone(),
             options: queue_options(opts),
             sync_ack: opts.sync_ack,
+            health,
         }
     }
 }
 
 impl BackendFactory for DiskBackends {
     fn open(&self, name: &str) -> Result<Box<dyn BackendQueue>, BackendError> {
-        let queue = DiskQueue::open(name, &self.data_path, self.options).map_err(backend_error)?;
+        let queue = DiskQueue::open(name, &self.data_path, self.options).map_err(backend_error);
+        if queue.is_err() {
+            self.health.record(&queue);
+        }
         Ok(Box::new(DiskBackend {
-            queue,
+            queue: queue?,
             sync_ack: self.sync_ack,
+            health: self.health.clone(),
         }))
     }
 }
@@ -76,13 +84,17 @@ impl BackendFactory for DiskBackends {
 struct DiskBackend {
     queue: DiskQueue,
     sync_ack: bool,
+    health: Arc<Health>,
 }
 
 impl BackendQueue for DiskBackend {
     fn put(&self, msg: &Message) -> Result<(), BackendError> {
-        self.queue
+        let result = self
+            .queue
             .put_with(|buf| msg.encode(buf))
-            .map_err(backend_error)
+            .map_err(backend_error);
+        self.health.record(&result);
+        result
     }
 
     fn try_read(&self) -> Option<Message> {
@@ -118,7 +130,12 @@ impl BackendQueue for DiskBackend {
 
     fn commit(&self) -> BoxFuture<'static, Result<(), BackendError>> {
         let queue = self.queue.clone();
-        Box::pin(async move { queue.commit().await.map_err(backend_error) })
+        let health = self.health.clone();
+        Box::pin(async move {
+            let result = queue.commit().await.map_err(backend_error);
+            health.record(&result);
+            result
+        })
     }
 
     fn bypass_memory(&self) -> bool {
@@ -136,13 +153,19 @@ pub struct Persistence {
     data_path: PathBuf,
     _lock: DataDirLock,
     writer: Option<JoinHandle<()>>,
+    /// Serializes `nsqd.dat` writes; `true` once the final one is done, so a rewrite still
+    /// running on a blocking thread when the writer task is aborted cannot overwrite it with
+    /// an older snapshot.
+    final_written: Arc<parking_lot::Mutex<bool>>,
 }
 
 impl Persistence {
     /// Locks `opts.data_path` and returns the persistence state with the backend factory,
     /// or `None` when `data_path` is empty (an in-memory broker).
+    /// Disk write outcomes go to `health`.
     pub fn open(
         opts: &NsqdOptions,
+        health: Arc<Health>,
     ) -> Result<Option<(Persistence, SharedBackends)>, MetadataError> {
         if opts.data_path.as_os_str().is_empty() {
             return Ok(None);
@@ -152,8 +175,12 @@ impl Persistence {
             data_path: opts.data_path.clone(),
             _lock: lock,
             writer: None,
+            final_written: Arc::default(),
         };
-        Ok(Some((persistence, Arc::new(DiskBackends::new(opts)))))
+        Ok(Some((
+            persistence,
+            Arc::new(DiskBackends::new(opts, health)),
+        )))
     }
 
     /// Recreates the topics and channels of `nsqd.dat` (pausing what was paused), rewrites
@@ -166,6 +193,7 @@ impl Persistence {
         self.writer = Some(tokio::spawn(write_on_change(
             ctx.clone(),
             self.data_path.clone(),
+            self.final_written.clone(),
         )));
         Ok(())
     }
@@ -175,9 +203,11 @@ impl Persistence {
         if let Some(writer) = self.writer.take() {
             writer.abort();
         }
+        let mut final_written = self.final_written.lock();
         if let Err(err) = save(ctx, &self.data_path) {
             tracing::error!(%err, "failed to persist metadata at shutdown");
         }
+        *final_written = true;
     }
 }
 
@@ -241,7 +271,11 @@ fn save(ctx: &NsqdContext, data_path: &Path) -> Result<(), MetadataError> {
 }
 
 /// Rewrites `nsqd.dat` after lifecycle events; a burst of events costs one write.
-async fn write_on_change(ctx: NsqdContext, data_path: PathBuf) {
+async fn write_on_change(
+    ctx: NsqdContext,
+    data_path: PathBuf,
+    final_written: Arc<parking_lot::Mutex<bool>>,
+) {
     let mut events = ctx.events();
     let mut last_written = snapshot(&ctx);
     loop {
@@ -259,10 +293,24 @@ async fn write_on_change(ctx: NsqdContext, data_path: PathBuf) {
         }
         let path = data_path.clone();
         let to_write = current.clone();
-        let result = tokio::task::spawn_blocking(move || metadata::save(&path, &to_write)).await;
+        let gate = final_written.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let final_written = gate.lock();
+            if *final_written {
+                return Ok(());
+            }
+            metadata::save(&path, &to_write)
+        })
+        .await;
         match result {
-            Ok(Ok(())) => last_written = current,
-            Ok(Err(err)) => tracing::error!(%err, "failed to persist metadata"),
+            Ok(Ok(())) => {
+                ctx.set_health(None);
+                last_written = current;
+            }
+            Ok(Err(err)) => {
+                tracing::error!(%err, "failed to persist metadata");
+                ctx.set_health(Some(err.to_string()));
+            }
             Err(err) => tracing::error!(%err, "metadata writer task failed"),
         }
     }

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-/// End-to-end latency summary (percentiles are not computed yet: `count` 0, `null`).
+/// End-to-end latency summary: `count` 0 and `null` percentiles unless
+/// `--e2e-processing-latency-percentile` is set (see [`crate::nsqd::e2e_latency`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LatencyStats {
     pub count: u64,
@@ -12,8 +13,21 @@ pub struct LatencyStats {
 /// One configured quantile and its value in nanoseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Percentile {
+    #[serde(serialize_with = "go_float")]
     pub quantile: f64,
+    #[serde(serialize_with = "go_float")]
     pub value: f64,
+}
+
+/// Writes a float as Go's `encoding/json` does for whole numbers (`1`, `2500000`, not
+/// `1.0`); other values as serde_json writes them.
+fn go_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if v.fract() == 0.0 && v.abs() < EXACT_INT_LIMIT {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
 }
 
 /// A topic as `/stats` shows it.

@@ -21,11 +21,12 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{BackendError, BackendFactory};
 use super::channel::{Channel, ChannelLimits, SubError};
 use super::client::ClientShared;
+use super::e2e_latency::E2eLatency;
 use super::events::NsqdEvent;
 use super::guid::{now_ns, IdGenerator};
 use super::options::NsqdOptions;
 use super::queue::{Entry, MessageQueue, MessageRun, Queued};
-use super::stats::{LatencyStats, TopicStats};
+use super::stats::TopicStats;
 
 /// How many backlog messages the drain task moves per lock acquisition (at least one
 /// whole entry).
@@ -321,7 +322,7 @@ impl Topic {
             message_count: self.message_count.load(Ordering::Relaxed),
             message_bytes: self.message_bytes.load(Ordering::Relaxed),
             paused,
-            e2e_processing_latency: LatencyStats::default(),
+            e2e_processing_latency: E2eLatency::merged(channels.iter().map(|c| c.e2e_latency())),
         }
     }
 
@@ -379,6 +380,7 @@ impl Topic {
             limits,
             backend,
             self.shutdown.child_token(),
+            E2eLatency::from_options(&self.opts),
         );
         st.channels.insert(name.to_owned(), channel.clone());
         let _ = self.events.send(NsqdEvent::ChannelCreated {

@@ -1,5 +1,6 @@
 //! [`GrpcServer`]: a tonic server as a [`Server`]: binds its address (port 0 allowed; the
-//! bound address is readable), serves the gRPC health service and reflection, optional
+//! bound address is readable), serves the gRPC health service (with the
+//! [`health_check`](GrpcServer::health_check)s of other parts of the service) and reflection, optional
 //! TLS, the shared middleware stack (context, tracing, metrics, recovery, timeout, plus
 //! your layers) and a graceful stop that drains requests until the deadline.
 //!
@@ -20,6 +21,7 @@ mod layers;
 pub use layers::{status_of, GrpcRequest, GrpcResponse};
 
 use crate::app::AppInfo;
+use crate::health::{HealthCheck, HealthChecks};
 use crate::middleware::{BoxService, Metrics, Stack};
 use crate::server::{Endpoint, Server};
 use crate::BoxError;
@@ -30,6 +32,7 @@ use serde::Deserialize;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -38,7 +41,6 @@ use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
-use tonic_health::ServingStatus;
 use tower::util::BoxCloneSyncService;
 use tower::Service;
 
@@ -121,6 +123,8 @@ pub enum GrpcError {
 struct Running {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    /// Polls the health checks; aborted at stop.
+    health_task: JoinHandle<()>,
 }
 
 /// A tonic server run by the [`App`](crate::App); see the [module docs](self).
@@ -131,6 +135,8 @@ pub struct GrpcServer {
     stack: GrpcStack,
     metrics: Option<Metrics>,
     health: HealthReporter,
+    health_checks: HealthChecks,
+    health_interval: Duration,
     local_addr: Mutex<Option<SocketAddr>>,
     running: Mutex<Option<Running>>,
     /// `Some(error)` once the serve task ended on its own.
@@ -150,6 +156,8 @@ impl GrpcServer {
             stack: GrpcStack::new(),
             metrics: None,
             health,
+            health_checks: HealthChecks::default(),
+            health_interval: crate::health::DEFAULT_INTERVAL,
             local_addr: Mutex::new(None),
             running: Mutex::new(None),
             ended: watch::Sender::new(None),
@@ -188,6 +196,20 @@ impl GrpcServer {
     /// Adds your own middleware, inside the built-in layers.
     pub fn middleware(mut self, stack: GrpcStack) -> Self {
         self.stack = stack;
+        self
+    }
+
+    /// Reports another part of the service (e.g. `NsqServer::health_check()`) in the health
+    /// service as `name`, and makes the overall status (`""`) `SERVING` only while every
+    /// check passes; see [`crate::health`].
+    pub fn health_check(mut self, name: impl Into<String>, check: impl HealthCheck) -> Self {
+        self.health_checks.add(name.into(), Arc::new(check));
+        self
+    }
+
+    /// How often health checks are asked (default 1 s).
+    pub fn health_interval(mut self, interval: Duration) -> Self {
+        self.health_interval = interval.max(Duration::from_millis(1));
         self
     }
 
@@ -257,10 +279,14 @@ impl GrpcServer {
                 pipeline.wrap(routes)
             }))
             .add_routes(self.routes()?);
-        self.health
-            .clone()
-            .set_service_status("", ServingStatus::Serving)
-            .await;
+        // Reported before `start` returns: `""` is SERVING from now on unless a check fails.
+        let mut reporter = self.health.clone();
+        let reported = self.health_checks.report(&mut reporter, None).await;
+        let health_task = tokio::spawn(self.health_checks.clone().run(
+            reporter,
+            self.health_interval,
+            reported,
+        ));
         let (shutdown, on_shutdown) = oneshot::channel::<()>();
         let ended = self.ended.clone();
         let task = tokio::spawn(async move {
@@ -275,7 +301,11 @@ impl GrpcServer {
             ended.send_replace(Some(outcome));
         });
         *self.local_addr.lock() = Some(bound);
-        *self.running.lock() = Some(Running { shutdown, task });
+        *self.running.lock() = Some(Running {
+            shutdown,
+            task,
+            health_task,
+        });
         tracing::info!(address = %bound, "grpc server listening");
         Ok(())
     }
@@ -316,12 +346,13 @@ impl Server for GrpcServer {
     }
 
     async fn stop(&self, deadline: Instant) -> Result<(), BoxError> {
-        let Some(running) = self.running.lock().take() else {
+        let Some(mut running) = self.running.lock().take() else {
             return Ok(());
         };
-        self.health
-            .clone()
-            .set_service_status("", ServingStatus::NotServing)
+        running.health_task.abort();
+        let _ = (&mut running.health_task).await;
+        self.health_checks
+            .report_stopped(&mut self.health.clone())
             .await;
         // The receiver is gone only if the task already ended.
         let _ = running.shutdown.send(());

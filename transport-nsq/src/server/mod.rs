@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use framework::broker::{HandlerStack, SubscribeOptions, SubscriptionKey};
+use framework::health::HealthCheck;
 use framework::middleware::{RecoveryLayer, TracingLayer};
 use framework::provider::{Container, ProvideError};
 use framework::subscriber::Subscriber;
@@ -135,7 +136,8 @@ pub struct NsqServer {
     stack: HandlerStack,
     container: Option<Container>,
     registrations: Mutex<Vec<Registration>>,
-    running: Mutex<Vec<Arc<Running>>>,
+    /// Shared with [`NsqHealthCheck`]s.
+    running: Arc<Mutex<Vec<Arc<Running>>>>,
     dead_letters: Mutex<Option<Producer>>,
 }
 
@@ -149,7 +151,7 @@ impl NsqServer {
                 .layer(RecoveryLayer::new()),
             container: None,
             registrations: Mutex::new(Vec::new()),
-            running: Mutex::new(Vec::new()),
+            running: Arc::new(Mutex::new(Vec::new())),
             dead_letters: Mutex::new(None),
         }
     }
@@ -196,27 +198,21 @@ impl NsqServer {
 
     /// Connection state of every running subscription.
     pub fn health(&self) -> Vec<SubscriptionHealth> {
-        self.running
-            .lock()
-            .iter()
-            .map(|running| {
-                let stats = running.stats();
-                SubscriptionHealth {
-                    topic: running.key.topic.clone(),
-                    channel: running.key.channel.clone(),
-                    connections: stats.connections,
-                    received: stats.messages_received,
-                    finished: stats.messages_finished,
-                    requeued: stats.messages_requeued,
-                }
-            })
-            .collect()
+        health_of(&self.running.lock())
     }
 
     /// Whether the server runs and every subscription has at least one nsqd connection.
     pub fn is_healthy(&self) -> bool {
-        let health = self.health();
-        !health.is_empty() && health.iter().all(|h| h.connections > 0)
+        is_healthy(&self.running.lock())
+    }
+
+    /// A handle that answers [`is_healthy`](Self::is_healthy) after this server was moved
+    /// into the App; give it to the gRPC server so its health service reports the consumers:
+    /// `GrpcServer::new(..).health_check("nsq", nsq.health_check())`.
+    pub fn health_check(&self) -> NsqHealthCheck {
+        NsqHealthCheck {
+            running: self.running.clone(),
+        }
     }
 
     /// The `(topic, channel)` keys registered, after configuration overrides.
@@ -304,6 +300,7 @@ impl NsqServer {
         } else {
             None
         };
+        let mut started: Vec<Arc<Running>> = Vec::new();
         for spec in specs {
             let operation = spec.key.operation();
             let running = start_subscription(
@@ -314,14 +311,19 @@ impl NsqServer {
                 Some(app.clone()),
                 dead_letters.clone(),
             )
-            .await
-            .map_err(|source| ServeError::Client {
-                operation: operation.clone(),
-                source,
-            })?;
-            self.running.lock().push(Arc::new(running));
+            .await;
+            match running {
+                Ok(running) => started.push(Arc::new(running)),
+                Err(source) => {
+                    // `stop` drains what did start.
+                    self.running.lock().extend(started);
+                    return Err(ServeError::Client { operation, source });
+                }
+            }
         }
-        let running: Vec<Arc<Running>> = self.running.lock().clone();
+        // Published all at once, so health never sees a partial set as complete.
+        self.running.lock().extend(started.iter().cloned());
+        let running = started;
         for running in running {
             if let Err(source) = running.wait_connected(timeout).await {
                 if self.config.lookupd_http_addresses.is_empty() {
@@ -336,6 +338,55 @@ impl NsqServer {
         }
         Ok(())
     }
+}
+
+/// An [`NsqServer`]'s health as a [`framework::health::HealthCheck`]: serving while the
+/// server runs and every subscription has at least one nsqd connection.
+#[derive(Clone)]
+pub struct NsqHealthCheck {
+    running: Arc<Mutex<Vec<Arc<Running>>>>,
+}
+
+impl NsqHealthCheck {
+    /// Connection state of every running subscription.
+    pub fn subscriptions(&self) -> Vec<SubscriptionHealth> {
+        health_of(&self.running.lock())
+    }
+}
+
+impl std::fmt::Debug for NsqHealthCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NsqHealthCheck")
+            .field("subscriptions", &self.subscriptions())
+            .finish()
+    }
+}
+
+impl HealthCheck for NsqHealthCheck {
+    fn is_serving(&self) -> bool {
+        is_healthy(&self.running.lock())
+    }
+}
+
+fn health_of(running: &[Arc<Running>]) -> Vec<SubscriptionHealth> {
+    running
+        .iter()
+        .map(|running| {
+            let stats = running.stats();
+            SubscriptionHealth {
+                topic: running.key.topic.clone(),
+                channel: running.key.channel.clone(),
+                connections: stats.connections,
+                received: stats.messages_received,
+                finished: stats.messages_finished,
+                requeued: stats.messages_requeued,
+            }
+        })
+        .collect()
+}
+
+fn is_healthy(running: &[Arc<Running>]) -> bool {
+    !running.is_empty() && running.iter().all(|r| r.stats().connections > 0)
 }
 
 /// Creates every subscription's topic and channel, and every dead-letter topic, on every

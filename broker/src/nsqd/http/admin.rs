@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use nsq_wire::names::{is_valid_channel_name, is_valid_topic_name};
+use nsq_wire::names::is_valid_topic_name;
 
-use super::params::Params;
-use super::response::{ApiError, ApiResult, Reply};
+use crate::http_api::{ApiError, ApiResult, Params, Reply};
 use crate::nsqd::channel::Channel;
 use crate::nsqd::context::{EngineError, NsqdContext};
 use crate::nsqd::events::NsqdEvent;
@@ -107,9 +106,7 @@ pub async fn channel_unpause(State(ctx): State<NsqdContext>, RawQuery(q): RawQue
 }
 
 fn topic_arg(params: &Params) -> Result<&str, ApiError> {
-    params
-        .get("topic")
-        .ok_or(ApiError::bad_request("MISSING_ARG_TOPIC"))
+    params.require("topic", "MISSING_ARG_TOPIC")
 }
 
 /// The topic routes' pause/unpause lookup: missing argument, then not found.
@@ -125,16 +122,7 @@ fn existing_topic_and_channel_arg(
     query: Option<&str>,
 ) -> Result<(Arc<Topic>, String), ApiError> {
     let params = Params::parse(query)?;
-    let topic = topic_arg(&params)?;
-    if !is_valid_topic_name(topic) {
-        return Err(ApiError::bad_request("INVALID_ARG_TOPIC"));
-    }
-    let channel = params
-        .get("channel")
-        .ok_or(ApiError::bad_request("MISSING_ARG_CHANNEL"))?;
-    if !is_valid_channel_name(channel) {
-        return Err(ApiError::bad_request("INVALID_ARG_CHANNEL"));
-    }
+    let (topic, channel) = params.topic_channel()?;
     let topic = ctx.topic(topic).ok_or(TOPIC_NOT_FOUND)?;
     Ok((topic, channel.to_string()))
 }

@@ -6,7 +6,7 @@ use axum::body::Body;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::StreamExt;
 
-use super::response::ApiError;
+use crate::http_api::ApiError;
 
 /// Reads at most `limit` bytes of `body` (the rest is not read). A transport error is 500
 /// `INTERNAL_ERROR`. Callers detect "too big" as `len == limit` with `limit = max + 1`, as Go's

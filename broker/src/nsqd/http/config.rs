@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::body::read_limited;
 use super::log_level;
-use super::response::{ApiError, ApiResult, Reply};
+use crate::http_api::{ApiError, ApiResult, Reply};
 use crate::nsqd::cli::parse_log_level;
 use crate::nsqd::context::NsqdContext;
 use crate::nsqd::{NsqdOptions, TlsRequired};

@@ -5,26 +5,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::params::{parse_bool_param, Params};
-use super::response::{ApiResult, Reply};
 use super::stats::{render_text, MemStats, StatsDocument};
+use crate::http_api::{parse_bool_param, plain_text, ApiResult, Params, Reply};
 use crate::nsqd::context::NsqdContext;
 use crate::nsqd::host_name;
 use crate::nsqd::stats::StatsFilter;
 
 /// `GET /ping`: 200 `OK`, or 500 `NOK - <error>` while unhealthy. Plain text, no V1 header.
 pub async fn ping(State(ctx): State<NsqdContext>) -> Response {
-    let health = ctx.health();
-    let status = if ctx.is_healthy() {
-        StatusCode::OK
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    (status, health).into_response()
+    match ctx.health_error() {
+        None => plain_text(StatusCode::OK, "OK"),
+        Some(err) => plain_text(StatusCode::INTERNAL_SERVER_ERROR, format!("NOK - {err}")),
+    }
 }
 
 /// The `/info` document, keys in Go's order; durations are raw nanoseconds like Go's.

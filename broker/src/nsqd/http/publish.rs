@@ -11,8 +11,7 @@ use axum::http::HeaderMap;
 use nsq_wire::multi_body::MultiBody;
 
 use super::body::{parse_binary_mpub, read_limited, split_text_mpub};
-use super::params::{parse_bool_param, Params};
-use super::response::{ApiError, ApiResult, Reply};
+use crate::http_api::{parse_bool_param, ApiError, ApiResult, Params, Reply};
 use crate::nsqd::context::{EngineError, NsqdContext};
 use crate::nsqd::topic::Topic;
 
@@ -85,9 +84,7 @@ fn topic_from_query(
     query: Option<&str>,
 ) -> Result<(Params, Arc<Topic>), ApiError> {
     let params = Params::parse(query)?;
-    let name = params
-        .get("topic")
-        .ok_or(ApiError::bad_request("MISSING_ARG_TOPIC"))?;
+    let name = params.require("topic", "MISSING_ARG_TOPIC")?;
     if !nsq_wire::names::is_valid_topic_name(name) {
         return Err(ApiError::bad_request("INVALID_TOPIC"));
     }

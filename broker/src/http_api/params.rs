@@ -1,6 +1,9 @@
-//! Query-string parameters as nsqd reads them: Go's `url.ParseQuery` rules (`+` is a space,
-//! `%XX` escapes must be valid, `;` separators are rejected), first value wins for repeated
-//! names, and any error is 400 `INVALID_REQUEST`.
+//! Query-string parameters as nsqd and nsqlookupd read them (Go's `http_api.NewReqParams`):
+//! Go's `url.ParseQuery` rules (`+` is a space, `%XX` escapes must be valid, `;` separators
+//! are rejected), first value wins for repeated names, and any error is 400 `INVALID_REQUEST`.
+//! Also Go's `http_api.GetTopicChannelArgs`.
+
+use nsq_wire::names::{is_valid_channel_name, is_valid_topic_name};
 
 use super::response::ApiError;
 
@@ -34,6 +37,25 @@ impl Params {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, or 400 `missing` when the name is absent.
+    pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, ApiError> {
+        self.get(name).ok_or(ApiError::bad_request(missing))
+    }
+
+    /// Go's `GetTopicChannelArgs`: `topic` then `channel`, each present (`MISSING_ARG_*`) and
+    /// valid (`INVALID_ARG_*`), checked in that order.
+    pub fn topic_channel(&self) -> Result<(&str, &str), ApiError> {
+        let topic = self.require("topic", "MISSING_ARG_TOPIC")?;
+        if !is_valid_topic_name(topic) {
+            return Err(ApiError::bad_request("INVALID_ARG_TOPIC"));
+        }
+        let channel = self.require("channel", "MISSING_ARG_CHANNEL")?;
+        if !is_valid_channel_name(channel) {
+            return Err(ApiError::bad_request("INVALID_ARG_CHANNEL"));
+        }
+        Ok((topic, channel))
     }
 }
 
@@ -90,6 +112,28 @@ mod tests {
             let err = Params::parse(Some(bad)).unwrap_err();
             assert_eq!(err.message, "INVALID_REQUEST", "{bad}");
         }
+    }
+
+    #[test]
+    fn topic_channel_args_in_go_order() {
+        let args = |q: &str| {
+            let params = Params::parse(Some(q)).unwrap();
+            params
+                .topic_channel()
+                .map(|(t, c)| (t.to_owned(), c.to_owned()))
+                .map_err(|e| e.message)
+        };
+        assert_eq!(args("topic=t&channel=c"), Ok(("t".into(), "c".into())));
+        assert_eq!(args("channel=c").unwrap_err(), "MISSING_ARG_TOPIC");
+        assert_eq!(
+            args("topic=b@d&channel=c").unwrap_err(),
+            "INVALID_ARG_TOPIC"
+        );
+        assert_eq!(args("topic=t").unwrap_err(), "MISSING_ARG_CHANNEL");
+        assert_eq!(
+            args("topic=t&channel=b@d").unwrap_err(),
+            "INVALID_ARG_CHANNEL"
+        );
     }
 
     #[test]

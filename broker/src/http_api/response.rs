@@ -1,6 +1,8 @@
-//! nsqd's "V1" HTTP response format: every reply carries `X-NSQ-Content-Type: nsq; version=1.0`;
-//! text replies are raw, values are compact JSON, and errors are `{"message":"<TEXT>"}` with
-//! the error's status.
+//! NSQ's "V1" HTTP response format (Go's `internal/http_api/api_response.go`): every reply
+//! carries `X-NSQ-Content-Type: nsq; version=1.0`; text replies are raw, values are compact
+//! JSON, and errors are `{"message":"<TEXT>"}` with the error's status.
+
+use std::borrow::Cow;
 
 use axum::http::header::{HeaderValue, CONTENT_TYPE};
 use axum::http::{HeaderName, StatusCode};
@@ -33,7 +35,10 @@ impl Reply {
     pub fn json<T: serde::Serialize>(value: &T) -> Result<Reply, ApiError> {
         serde_json::to_vec(value)
             .map(|v| Reply::Json(Bytes::from(v)))
-            .map_err(|_| ApiError::internal())
+            .map_err(|err| {
+                tracing::error!(%err, "failed to encode JSON reply");
+                ApiError::internal()
+            })
     }
 }
 
@@ -56,52 +61,64 @@ impl IntoResponse for Reply {
     }
 }
 
-/// An error reply: status plus one of NSQ's upper-case messages.
+/// An error reply: status plus one of NSQ's upper-case messages (nsqadmin adds detail to
+/// some, e.g. `UPSTREAM_ERROR: <cause>`, hence the owned form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub message: &'static str,
+    pub message: Cow<'static, str>,
 }
 
 impl ApiError {
+    /// `status` with `message`.
+    pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// `status` with a fixed `message`, usable in constants.
+    pub const fn fixed(status: StatusCode, message: &'static str) -> ApiError {
+        ApiError {
+            status,
+            message: Cow::Borrowed(message),
+        }
+    }
+
     /// 400 with `message`.
     pub const fn bad_request(message: &'static str) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message,
-        }
+        ApiError::fixed(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 403 `FORBIDDEN`.
+    pub const fn forbidden() -> ApiError {
+        ApiError::fixed(StatusCode::FORBIDDEN, "FORBIDDEN")
     }
 
     /// 404 with `message`.
     pub const fn not_found(message: &'static str) -> ApiError {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            message,
-        }
+        ApiError::fixed(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 405 `METHOD_NOT_ALLOWED`.
+    pub const fn method_not_allowed() -> ApiError {
+        ApiError::fixed(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
     }
 
     /// 413 with `message`.
     pub const fn too_large(message: &'static str) -> ApiError {
-        ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            message,
-        }
+        ApiError::fixed(StatusCode::PAYLOAD_TOO_LARGE, message)
     }
 
     /// 500 `INTERNAL_ERROR`.
     pub const fn internal() -> ApiError {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: "INTERNAL_ERROR",
-        }
+        ApiError::fixed(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
     }
 
     /// 503 `EXITING` (the broker is shutting down).
     pub const fn exiting() -> ApiError {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "EXITING",
-        }
+        ApiError::fixed(StatusCode::SERVICE_UNAVAILABLE, "EXITING")
     }
 }
 

@@ -1,0 +1,109 @@
+//! Health checks of other parts of a service, reported by the gRPC health service: the part
+//! by its name, and the overall status `""` only SERVING while every check passes.
+
+use framework::grpc::{GrpcConfig, GrpcServer};
+use framework::{AppInfo, Server};
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{timeout, Instant};
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn loopback() -> GrpcConfig {
+    GrpcConfig {
+        address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..GrpcConfig::default()
+    }
+}
+
+async fn status(channel: &Channel, service: &str) -> ServingStatus {
+    let reply = timeout(
+        WAIT,
+        HealthClient::new(channel.clone()).check(HealthCheckRequest {
+            service: service.into(),
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .into_inner();
+    ServingStatus::try_from(reply.status).unwrap()
+}
+
+async fn eventually(channel: &Channel, service: &str, want: ServingStatus) {
+    timeout(WAIT, async {
+        while status(channel, service).await != want {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{service:?} never became {want:?}"));
+}
+
+async fn started(server: GrpcServer) -> (Arc<GrpcServer>, Channel) {
+    let server = Arc::new(server);
+    let info = AppInfo::new("id-1", "health-app", "1.0", Default::default());
+    server.start(&info).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (server, channel)
+}
+
+#[tokio::test]
+async fn a_failing_check_is_not_serving_and_holds_the_overall_status_down() {
+    let consumers_up = Arc::new(AtomicBool::new(false));
+    let flag = consumers_up.clone();
+    let server = GrpcServer::new(loopback())
+        .health_interval(Duration::from_millis(20))
+        .health_check("nsq", move || flag.load(Ordering::Relaxed))
+        .health_check("cache", || true);
+    let (server, channel) = started(server).await;
+
+    // Reported before `start` returned, not only after the first interval.
+    assert_eq!(status(&channel, "nsq").await, ServingStatus::NotServing);
+    assert_eq!(status(&channel, "").await, ServingStatus::NotServing);
+    assert_eq!(status(&channel, "cache").await, ServingStatus::Serving);
+
+    let mut watch = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest {
+            service: "nsq".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = timeout(WAIT, watch.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::NotServing as i32);
+
+    consumers_up.store(true, Ordering::Relaxed);
+    let next = timeout(WAIT, watch.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(next.status, ServingStatus::Serving as i32);
+    eventually(&channel, "", ServingStatus::Serving).await;
+
+    // Losing the part takes the overall status down again.
+    consumers_up.store(false, Ordering::Relaxed);
+    eventually(&channel, "nsq", ServingStatus::NotServing).await;
+    assert_eq!(status(&channel, "").await, ServingStatus::NotServing);
+    assert_eq!(status(&channel, "cache").await, ServingStatus::Serving);
+
+    // An open Watch stream would hold the graceful stop until its deadline.
+    drop(watch);
+    server.stop(Instant::now() + WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_checks_the_overall_status_is_serving() {
+    let (server, channel) = started(GrpcServer::new(loopback())).await;
+    assert_eq!(status(&channel, "").await, ServingStatus::Serving);
+    server.stop(Instant::now() + WAIT).await.unwrap();
+}
