@@ -1,7 +1,8 @@
-//! `nsq bench latency`: publishes at a fixed rate through our producer to a channel that a
-//! consumer of ours (default settings, `--max-in-flight`) drains, and reports the
-//! publish-to-receipt latency percentiles. Each body starts with its send time, so the
-//! figure covers client, broker and both sockets, as a service would see it.
+//! `nsq bench latency`: publishes at a fixed rate (evenly spaced) through our producer to a
+//! channel that a consumer of ours (default settings, `--max-in-flight`) drains, and reports
+//! the publish-to-receipt latency percentiles. Each body starts with its send time, so the
+//! figure covers client, broker and both sockets, as a service would see it. Producer and
+//! consumer share one current-thread runtime by default (`--client-threads`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
+use futures::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use transport_nsq::{Config, Consumer, HandlerError, Message, Producer};
@@ -36,9 +38,32 @@ pub struct LatencyArgs {
     /// Consumer max_in_flight.
     #[arg(long = "max-in-flight", default_value_t = 200)]
     max_in_flight: usize,
+    /// Tokio worker threads for the producer and consumer (0: one current-thread runtime).
+    #[arg(long = "client-threads", default_value_t = 0)]
+    client_threads: usize,
 }
 
 pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
+    let runtime = if args.client_threads == 0 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.client_threads)
+            .enable_all()
+            .build()?
+    };
+    tokio::task::spawn_blocking(move || {
+        let result = runtime.block_on(async move {
+            // The measured work runs as a task, so its spawns stay on the runtime's threads.
+            tokio::spawn(measure(args)).await?
+        });
+        runtime.shutdown_background();
+        result
+    })
+    .await?
+}
+
+async fn measure(args: LatencyArgs) -> anyhow::Result<()> {
     if args.size < 8 || args.rate == 0 {
         bail!("--size must be at least 8 and --rate at least 1");
     }
@@ -112,35 +137,56 @@ fn stamped_body(origin: Instant, size: usize) -> Bytes {
     body.freeze()
 }
 
-/// Sends `rate` messages per second for `runfor`, in 1 ms ticks; publishes are pipelined
-/// (each resolves on its own OK), so the rate does not depend on the round trip.
+/// Sends `rate` messages per second for `runfor`, evenly spaced: a pacing thread stamps
+/// each body when it is due (so runtime stalls count as latency) and hands it to the
+/// runtime, which publishes it at once; publishes are pipelined (each resolves on its own OK).
 async fn publish_at_rate(
     producer: &Producer,
     args: &LatencyArgs,
     origin: Instant,
 ) -> anyhow::Result<u64> {
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (tx, mut bodies) = tokio::sync::mpsc::unbounded_channel();
+    let (rate, runfor, size) = (args.rate, args.runfor, args.size);
+    let pacer = std::thread::spawn(move || pace(rate, runfor, origin, size, tx));
+    let mut pending = FuturesUnordered::new();
+    let mut open = true;
+    while open || !pending.is_empty() {
+        tokio::select! {
+            body = bodies.recv(), if open => match body {
+                Some(body) => pending.push(producer.publish(&args.topic, body)),
+                None => open = false,
+            },
+            Some(done) = pending.next(), if !pending.is_empty() => done?,
+        }
+    }
+    pacer
+        .join()
+        .map_err(|_| anyhow::anyhow!("pacing thread panicked"))
+}
+
+/// The pacing loop: sleeps (no spinning: the broker needs the CPU) until the next message
+/// is due, then sends every message that is due.
+fn pace(
+    rate: u64,
+    runfor: Duration,
+    origin: Instant,
+    size: usize,
+    tx: tokio::sync::mpsc::UnboundedSender<Bytes>,
+) -> u64 {
     let start = Instant::now();
     let mut sent = 0u64;
-    let mut pending = tokio::task::JoinSet::new();
-    while start.elapsed() < args.runfor {
-        ticker.tick().await;
-        let due = (start.elapsed().as_secs_f64() * args.rate as f64) as u64;
+    while start.elapsed() < runfor {
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
-            let (producer, topic) = (producer.clone(), args.topic.clone());
-            let body = stamped_body(origin, args.size);
-            pending.spawn(async move { producer.publish(&topic, body).await });
+            if tx.send(stamped_body(origin, size)).is_err() {
+                return sent;
+            }
             sent += 1;
         }
-        while let Some(done) = pending.try_join_next() {
-            done??;
-        }
+        let next = start + Duration::from_secs_f64((sent + 1) as f64 / rate as f64);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    while let Some(done) = pending.join_next().await {
-        done??;
-    }
-    Ok(sent)
+    sent
 }
 
 async fn wait_for_receipts(histogram: &Mutex<Histogram<u64>>, sent: u64, limit: Duration) -> u64 {
