@@ -162,6 +162,10 @@ impl Channel {
         let mut queued = 0;
         let mut result = Ok(());
         let now = Instant::now();
+        if self.ephemeral && self.limits.mem_queue_size == 0 {
+            let waiting = st.hungry.iter().filter(|c| c.is_ready()).count();
+            st.queue.set_mem_limit(waiting);
+        }
         for entry in entries {
             self.message_count
                 .fetch_add(entry.len() as u64, Ordering::Relaxed);
@@ -582,6 +586,41 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].attempts, 1);
         assert_eq!(b.in_flight.load(Ordering::Acquire), 1);
+        channel.delete();
+    }
+
+    #[tokio::test]
+    async fn ephemeral_without_memory_accepts_only_for_waiting_consumers() {
+        let zero = ChannelLimits {
+            mem_queue_size: 0,
+            ..limits()
+        };
+        let channel = Channel::new(
+            "t",
+            "c#ephemeral",
+            zero,
+            None,
+            CancellationToken::new(),
+            E2eLatency::default(),
+        );
+        channel.put([Entry::now(msg(1))]).unwrap();
+        assert_eq!(channel.stats(false).depth, 0, "nobody waits: dropped");
+
+        let a = consumer(&channel, 1, 5);
+        let mut out = Vec::new();
+        channel.take(&a, 5, 0, Duration::from_secs(1), &mut out);
+        assert!(out.is_empty());
+        channel
+            .put([Entry::now(msg(2)), Entry::now(msg(3))])
+            .unwrap();
+        assert_eq!(
+            channel.stats(false).depth,
+            1,
+            "one waiting consumer takes one message"
+        );
+        channel.take(&a, 5, 0, Duration::from_secs(1), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].id, MessageId::from_u64(2));
         channel.delete();
     }
 

@@ -180,6 +180,12 @@ impl MessageQueue {
         }
     }
 
+    /// Changes how many messages memory holds (ephemeral channels with `--mem-queue-size=0`
+    /// hand messages only to consumers waiting right now, as nsqd's unbuffered Go channel).
+    pub fn set_mem_limit(&mut self, mem_limit: usize) {
+        self.mem_limit = mem_limit;
+    }
+
     /// Appends a message following the overflow policy of the module docs.
     pub fn push(&mut self, item: Queued) -> Result<PushOutcome, BackendError> {
         if self.mem_len < self.mem_limit {

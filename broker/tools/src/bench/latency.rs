@@ -45,7 +45,9 @@ pub struct LatencyArgs {
 
 pub async fn run(args: LatencyArgs) -> anyhow::Result<()> {
     let runtime = if args.client_threads == 0 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.client_threads)
