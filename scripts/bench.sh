@@ -5,6 +5,8 @@
 #   scripts/bench.sh                      # all modes, 10 s each, 200-byte messages
 #   RUNFOR=5s SIZE=100 MODES="memory disk-only" scripts/bench.sh
 #   REPEAT=3 scripts/bench.sh             # each mode 3 times (one row per run)
+#   MODES=null scripts/bench.sh           # the writer against `nsq bench null-nsqd` (stores
+#                                         # nothing): the ceiling of this machine and writer
 #
 # Another nsqd (e.g. Go's) with its own bench tools, in the same run:
 #   NSQD=/path/to/go/nsqd BENCH_WRITER=/path/to/bench_writer BENCH_READER=/path/to/bench_reader \
@@ -61,6 +63,16 @@ echo "| mode | flags | PUB msgs/s | PUB MiB/s | SUB msgs/s | SUB MiB/s | RSS aft
 echo "|---|---|---|---|---|---|---|---|"
 for mode in $MODES; do
   for _ in $(seq "$REPEAT"); do
+    if [[ $mode == null ]]; then
+      "$NSQ" bench null-nsqd --tcp-address "127.0.0.1:$PORT" 2>/dev/null &
+      pid=$!
+      sleep 0.5
+      w=$("${writer[@]}" --nsqd-tcp-address "127.0.0.1:$PORT" --runfor "$RUNFOR" --size "$SIZE" \
+        --topic sub_bench "${connections[@]}" --batch-size "$BATCH" 2>&1)
+      kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+      echo "| null | \`nsq bench null-nsqd\` | $(echo "$w" | ops) | $(echo "$w" | mibs) | - | - | - | - |"
+      continue
+    fi
     data=$(mktemp -d)
     flags=$(mode_flags "$mode")
     api="http://127.0.0.1:$((PORT + 1))"

@@ -1,10 +1,12 @@
 //! `nsq bench`: NSQ's `bench_writer` and `bench_reader` (same flags, same output line, raw
 //! protocol so the tool measures the broker, not a client library), plus `latency`, which
-//! publishes at a fixed rate through our client and reports end-to-end percentiles.
+//! publishes at a fixed rate through our client and reports end-to-end percentiles, and
+//! `null-nsqd`, a broker that stores nothing, for the writer's ceiling.
 //!
 //! Point the same command at Go nsqd and at ours to compare them on one machine.
 
 mod latency;
+mod null_nsqd;
 mod raw;
 mod reader;
 mod writer;
@@ -27,6 +29,9 @@ enum BenchMode {
     Reader(reader::ReaderArgs),
     /// Publish at a fixed rate and report publish-to-receipt latency percentiles.
     Latency(latency::LatencyArgs),
+    /// A broker that decodes every command and answers OK, storing nothing: the writer's
+    /// ceiling on this machine.
+    NullNsqd(null_nsqd::NullArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -34,6 +39,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchMode::Writer(args) => writer::run(args).await,
         BenchMode::Reader(args) => reader::run(args).await,
         BenchMode::Latency(args) => latency::run(args).await,
+        BenchMode::NullNsqd(args) => null_nsqd::run(args).await,
     }
 }
 
