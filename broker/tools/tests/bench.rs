@@ -1,0 +1,172 @@
+//! `nsq bench` end to end: writer, reader and latency against the embedded nsqd, and the
+//! writer against `null-nsqd`. These check that the tools work and count correctly; they
+//! assert nothing about speed.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use broker::nsqd::{Nsqd, NsqdOptions};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn start_nsqd() -> Nsqd {
+    Nsqd::start(NsqdOptions {
+        tcp_address: "127.0.0.1:0".parse().unwrap(),
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `nsq bench <args>`; returns its stdout, failing the test on a non-zero exit.
+async fn bench(args: &[&str]) -> String {
+    let out = tokio::time::timeout(
+        WAIT,
+        Command::new(env!("CARGO_BIN_EXE_nsq"))
+            .arg("bench")
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("nsq bench did not finish")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "nsq bench {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The ops/s figure of a Go-format summary line.
+fn ops_per_sec(line: &str) -> f64 {
+    let field = line
+        .split(" - ")
+        .find(|f| f.ends_with("ops/s"))
+        .unwrap_or_else(|| panic!("no ops/s in {line:?}"));
+    field.trim_end_matches("ops/s").parse().unwrap()
+}
+
+#[tokio::test]
+async fn writer_then_reader_move_every_message() {
+    let nsqd = start_nsqd().await;
+    let addr = nsqd.tcp_addr().to_string();
+    nsqd.context()
+        .get_or_create_topic("bench")
+        .unwrap()
+        .get_or_create_channel("ch")
+        .unwrap();
+    let common = [
+        "--nsqd-tcp-address",
+        &addr,
+        "--topic",
+        "bench",
+        "--size",
+        "100",
+        "--connections",
+        "2",
+    ];
+    let written = bench(
+        &[
+            &["writer", "--runfor", "1s", "--batch-size", "50"],
+            &common[..],
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(written.starts_with("duration: "), "{written}");
+    assert!(ops_per_sec(&written) > 0.0);
+    let published = nsqd.context().stats(&Default::default())[0].message_count;
+    assert_eq!(published % 50, 0, "whole batches only");
+
+    // The reader runs until --runfor is over, however fast it drains the channel.
+    let read = bench(
+        &[
+            &[
+                "reader",
+                "--runfor",
+                "3s",
+                "--channel",
+                "ch",
+                "--rdy",
+                "100",
+            ],
+            &common[..],
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(ops_per_sec(&read) > 0.0, "{read}");
+    let stats = nsqd.context().stats(&Default::default());
+    let channel = &stats[0].channels[0];
+    assert_eq!(channel.message_count, published);
+    assert_eq!(
+        channel.in_flight_count, 0,
+        "every delivered message was FINed"
+    );
+    nsqd.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_receives_everything_it_sends() {
+    let nsqd = start_nsqd().await;
+    let addr = nsqd.tcp_addr().to_string();
+    let out = bench(&[
+        "latency",
+        "--nsqd-tcp-address",
+        &addr,
+        "--runfor",
+        "1s",
+        "--rate",
+        "500",
+        "--topic",
+        "lat",
+    ])
+    .await;
+    // "latency: sent N received N at R msgs/s, S B - p50 ...".
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words[0], "latency:", "{out}");
+    let sent: u64 = words[2].parse().unwrap();
+    let received: u64 = words[4].parse().unwrap();
+    assert!(sent >= 400, "{out}");
+    assert_eq!(sent, received, "{out}");
+    assert!(out.contains("p99 "), "{out}");
+    nsqd.shutdown().await;
+}
+
+#[tokio::test]
+async fn writer_runs_against_the_null_broker() {
+    let mut null = Command::new(env!("CARGO_BIN_EXE_nsq"))
+        .args(["bench", "null-nsqd", "--tcp-address", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(null.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let addr = first
+        .rsplit(' ')
+        .next()
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let out = bench(&[
+        "writer",
+        "--nsqd-tcp-address",
+        &addr,
+        "--runfor",
+        "1s",
+        "--connections",
+        "1",
+    ])
+    .await;
+    assert!(ops_per_sec(&out) > 0.0, "{out}");
+    null.kill().await.unwrap();
+}
