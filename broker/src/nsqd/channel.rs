@@ -197,7 +197,7 @@ impl Channel {
     }
 
     /// Adds a consumer (SUB).
-    pub(crate) fn add_consumer(&self, client: Arc<ClientShared>) -> Result<(), SubError> {
+    pub fn add_consumer(&self, client: Arc<ClientShared>) -> Result<(), SubError> {
         let mut st = self.state.lock();
         if self.is_exiting() {
             return Err(SubError::Exiting);
@@ -216,7 +216,7 @@ impl Channel {
 
     /// Removes a consumer (disconnect); returns how many remain. Its in-flight messages stay
     /// in flight until they time out, as in nsqd.
-    pub(crate) fn remove_consumer(&self, client_id: u64) -> usize {
+    pub fn remove_consumer(&self, client_id: u64) -> usize {
         let mut st = self.state.lock();
         st.consumers.remove(&client_id);
         st.hungry.retain(|c| c.id != client_id);
@@ -232,7 +232,7 @@ impl Channel {
 
     /// Takes up to `max` messages for `client`, marking them in flight. When the queue runs
     /// dry the client is registered to be woken by the next message.
-    pub(crate) fn take(
+    pub fn take(
         &self,
         client: &Arc<ClientShared>,
         max: usize,
@@ -275,11 +275,7 @@ impl Channel {
     }
 
     /// FIN: the message is done.
-    pub(crate) fn finish(
-        &self,
-        client: &ClientShared,
-        id: &MessageId,
-    ) -> Result<(), InFlightError> {
+    pub fn finish(&self, client: &ClientShared, id: &MessageId) -> Result<(), InFlightError> {
         let mut st = self.state.lock();
         let entry = st.in_flight.remove_owned(id, client.id)?;
         self.e2e.record(entry.msg.timestamp);
