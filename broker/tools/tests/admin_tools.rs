@@ -1,32 +1,19 @@
 //! `nsq stat`, `to-file`, `to-nsq`, `to-http` and `completions` end to end against embedded
 //! nsqds, run as the real `nsq` binary.
 
+mod support;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
+use support::{nsq, start_nsqd};
 
-use broker::nsqd::{Nsqd, NsqdOptions};
+use broker::nsqd::Nsqd;
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn start_nsqd() -> Nsqd {
-    Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn nsq() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nsq"));
-    cmd.kill_on_drop(true);
-    cmd
-}
 
 async fn post(url: String, body: &'static str) {
     let response = reqwest::Client::new()

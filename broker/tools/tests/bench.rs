@@ -2,38 +2,22 @@
 //! writer against `null-nsqd`. These check that the tools work and count correctly; they
 //! assert nothing about speed.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
+use support::{nsq, start_nsqd};
 
-use broker::nsqd::{Nsqd, NsqdOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn start_nsqd() -> Nsqd {
-    Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
-
 /// Runs `nsq bench <args>`; returns its stdout, failing the test on a non-zero exit.
 async fn bench(args: &[&str]) -> String {
-    let out = tokio::time::timeout(
-        WAIT,
-        Command::new(env!("CARGO_BIN_EXE_nsq"))
-            .arg("bench")
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("nsq bench did not finish")
-    .unwrap();
+    let out = tokio::time::timeout(WAIT, nsq().arg("bench").args(args).output())
+        .await
+        .expect("nsq bench did not finish")
+        .unwrap();
     assert!(
         out.status.success(),
         "nsq bench {args:?} failed: {}",
@@ -140,10 +124,9 @@ async fn latency_receives_everything_it_sends() {
 
 #[tokio::test]
 async fn writer_runs_against_the_null_broker() {
-    let mut null = Command::new(env!("CARGO_BIN_EXE_nsq"))
+    let mut null = nsq()
         .args(["bench", "null-nsqd", "--tcp-address", "127.0.0.1:0"])
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(null.stderr.take().unwrap()).lines();

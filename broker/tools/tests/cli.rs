@@ -1,30 +1,16 @@
 //! `nsq pub` and `nsq tail` end to end against the embedded nsqd, with Go-style and
 //! GNU-style flags.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
+use support::{nsq, start_nsqd};
 
 use broker::nsqd::{Nsqd, NsqdOptions};
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn start_nsqd() -> Nsqd {
-    Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn nsq() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nsq"));
-    cmd.kill_on_drop(true);
-    cmd
-}
 
 /// Runs `nsq pub` with `input` on stdin; returns (success, stderr).
 async fn run_pub(args: &[&str], input: &[u8]) -> (bool, String) {
