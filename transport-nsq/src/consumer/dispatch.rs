@@ -23,6 +23,14 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     /// Receives messages until every sender is gone.
     pub async fn run(self, mut messages: mpsc::UnboundedReceiver<Message>) {
+        if self.concurrency <= 1 {
+            // One at a time (the default): run the handler right here, with no task and no
+            // permit per message.
+            while let Some(message) = messages.recv().await {
+                self.handle(message).await;
+            }
+            return;
+        }
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(this.concurrency.max(1)));
         while let Some(message) = messages.recv().await {
