@@ -1,7 +1,7 @@
 //! Health checks of other parts of a service, reported by the gRPC health service: the part
 //! by its name, and the overall status `""` only SERVING while every check passes.
 
-use framework::grpc::{GrpcConfig, GrpcServer};
+use framework::grpc::{health_status, GrpcConfig, GrpcServer, ServingStatus};
 use framework::{AppInfo, Server};
 use futures::StreamExt;
 use std::net::SocketAddr;
@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
 use tonic::transport::Channel;
-use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
@@ -24,17 +23,10 @@ fn loopback() -> GrpcConfig {
 }
 
 async fn status(channel: &Channel, service: &str) -> ServingStatus {
-    let reply = timeout(
-        WAIT,
-        HealthClient::new(channel.clone()).check(HealthCheckRequest {
-            service: service.into(),
-        }),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .into_inner();
-    ServingStatus::try_from(reply.status).unwrap()
+    timeout(WAIT, health_status(channel, service))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn eventually(channel: &Channel, service: &str, want: ServingStatus) {

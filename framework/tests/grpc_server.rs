@@ -17,8 +17,6 @@ use tonic::codec::ProstCodec;
 use tonic::server::{NamedService, UnaryService};
 use tonic::transport::{Channel, ClientTlsConfig};
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -154,14 +152,8 @@ async fn serves_health_and_context_with_app_info_and_metadata_trace_context() {
     )
     .await;
 
-    let health = HealthClient::new(channel.clone())
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(health.status, ServingStatus::Serving as i32);
+    let health = framework::grpc::health_status(&channel, "").await.unwrap();
+    assert_eq!(health, ServingStatus::Serving);
 
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let reply = call(

@@ -12,13 +12,10 @@ use std::time::Duration;
 use broker::lookupd::{Lookupd, LookupdOptions};
 use common::{eventually, fast_config, init_tracing};
 use framework::broker::{handler_fn, Delivery};
-use framework::grpc::{GrpcConfig, GrpcServer};
+use framework::grpc::{health_status, GrpcConfig, GrpcServer, ServingStatus};
 use framework::{App, SubscribeOptions};
 use tokio::time::timeout;
 use tonic::transport::Channel;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 use transport_nsq::{NsqConfig, NsqServer};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -47,17 +44,10 @@ async fn start_registered_nsqd(lookupd: &Lookupd) -> broker::nsqd::Nsqd {
 }
 
 async fn status(channel: &Channel, service: &str) -> ServingStatus {
-    let reply = timeout(
-        WAIT,
-        HealthClient::new(channel.clone()).check(HealthCheckRequest {
-            service: service.into(),
-        }),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .into_inner();
-    ServingStatus::try_from(reply.status).unwrap()
+    timeout(WAIT, health_status(channel, service))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn wait_status(channel: &Channel, service: &str, want: ServingStatus) {

@@ -17,8 +17,10 @@
 //! ```
 
 mod layers;
+mod probe;
 
 pub use layers::{status_of, GrpcRequest, GrpcResponse};
+pub use probe::{health_status, ServingStatus};
 
 use crate::app::AppInfo;
 use crate::health::{HealthCheck, HealthChecks};
