@@ -116,17 +116,6 @@ impl Entry {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// The messages one by one (with their defer).
-    pub fn into_queued(self) -> Box<dyn Iterator<Item = Queued> + Send> {
-        match self {
-            Entry::One(item) => Box::new(std::iter::once(item)),
-            Entry::Run(run) => Box::new(run.into_messages().map(|msg| Queued {
-                msg,
-                defer: Duration::ZERO,
-            })),
-        }
-    }
 }
 
 /// What happened to a pushed single message.
@@ -326,8 +315,13 @@ impl MessageQueue {
         };
         self.mem_len = 0;
         for entry in self.memory.drain(..) {
-            for item in entry.into_queued() {
-                backend.put(&item.msg)?;
+            match entry {
+                Entry::One(item) => backend.put(&item.msg)?,
+                Entry::Run(run) => {
+                    for msg in run.into_messages() {
+                        backend.put(&msg)?;
+                    }
+                }
             }
         }
         for msg in extra {

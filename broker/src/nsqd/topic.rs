@@ -163,7 +163,7 @@ impl Topic {
             return Err(PublishError::Exiting);
         }
         if st.distributable() && st.backlog.is_empty() {
-            distribute(&st, vec![entry])?;
+            distribute(&st, std::slice::from_ref(&entry))?;
         } else {
             let kept = st.backlog.push_entry(entry)?;
             if kept < count as usize {
@@ -424,7 +424,7 @@ impl Topic {
                     st.draining = false;
                     return;
                 }
-                if let Err(err) = distribute(&st, batch) {
+                if let Err(err) = distribute(&st, &batch) {
                     tracing::error!(topic = %self.name, %err, "failed to write backlog to a channel");
                 }
             }
@@ -433,18 +433,12 @@ impl Topic {
     }
 }
 
-/// Copies each entry to every channel; returns the first channel backend error (every
-/// channel is still tried).
-fn distribute(st: &TopicState, entries: Vec<Entry>) -> Result<(), BackendError> {
-    let mut entries = Some(entries);
+/// Copies each entry to every channel (a clone shares the bodies); returns the first channel
+/// backend error (every channel is still tried).
+fn distribute(st: &TopicState, entries: &[Entry]) -> Result<(), BackendError> {
     let mut result = Ok(());
-    let mut channels = st.channels.values().peekable();
-    while let Some(channel) = channels.next() {
-        let put = match (channels.peek().is_some(), &mut entries) {
-            (true, Some(all)) => channel.put(all.iter().cloned()),
-            (_, all) => channel.put(all.take().unwrap_or_default()),
-        };
-        if let Err(err) = put {
+    for channel in st.channels.values() {
+        if let Err(err) = channel.put(entries.iter().cloned()) {
             if result.is_ok() {
                 result = Err(err);
             }
