@@ -13,6 +13,8 @@
 //! `#[path = "../../broker/tests/interop/mod.rs"] mod interop;` (adjust the relative path).
 #![allow(dead_code)]
 
+pub mod scenarios;
+
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
