@@ -36,7 +36,7 @@ fn ops_per_sec(line: &str) -> f64 {
 }
 
 #[tokio::test]
-async fn writer_then_reader_move_every_message() {
+async fn writer_then_reader_count_and_fin() {
     let nsqd = start_nsqd().await;
     let addr = nsqd.tcp_addr().to_string();
     nsqd.context()
@@ -85,13 +85,19 @@ async fn writer_then_reader_move_every_message() {
     )
     .await;
     assert!(ops_per_sec(&read) > 0.0, "{read}");
+    // Like Go's bench_reader, the reader stops at its deadline without draining: whatever
+    // nsqd sent that it had not read yet stays in flight (until msg-timeout), never more than
+    // its RDY window per connection. Everything else it received it FINed.
     let stats = nsqd.context().stats(&Default::default());
     let channel = &stats[0].channels[0];
     assert_eq!(channel.message_count, published);
-    assert_eq!(
-        channel.in_flight_count, 0,
-        "every delivered message was FINed"
+    assert_eq!(channel.deferred_count, 0);
+    assert!(
+        channel.in_flight_count <= 2 * 100,
+        "more in flight than two RDY windows: {channel:?}"
     );
+    let finished = published as i64 - channel.depth - channel.in_flight_count;
+    assert!(finished > 0, "the reader FINed nothing: {channel:?}");
     nsqd.shutdown().await;
 }
 
