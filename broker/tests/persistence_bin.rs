@@ -2,6 +2,8 @@
 //! * `--sync-ack` crash test: several connections publish, the process is killed with SIGKILL
 //!   mid-stream, restarted on the same data path, and every message that was answered `OK`
 //!   must be delivered (duplicates allowed, losses not);
+//! * `--sync-ack` with a consumer: messages delivered and not yet FINed (in flight, or
+//!   REQ'd with a delay) when the process is killed are delivered again after restart;
 //! * SIGTERM: messages held only in memory are written to disk and delivered after restart.
 
 mod persistence_support;
@@ -141,6 +143,83 @@ async fn sync_ack_loses_no_acknowledged_message_on_kill_9() {
         "{} of {} acknowledged messages lost, e.g. {lost:?}",
         acked.difference(&delivered).count(),
         acked.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
+    use nsq_wire::command::Command;
+    use nsq_wire::frame::Frame;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut nsqd = spawn_nsqd(dir.path()).await;
+    let mut consumer = Conn::connect(nsqd.tcp).await;
+    consumer.sub("held", "c").await;
+    let mut publisher = Conn::connect(nsqd.tcp).await;
+    let bodies: Vec<String> = (0..300).map(|i| format!("h-{i:03}")).collect();
+    for chunk in bodies.chunks(50) {
+        let chunk = chunk
+            .iter()
+            .map(|b| bytes::Bytes::from(b.clone()))
+            .collect();
+        publisher.mpub("held", chunk).await.unwrap();
+    }
+
+    // Take all 300: FIN the first 100, REQ 50 with a long delay, REQ 50 at once (received
+    // again below), and leave the last 100 in flight.
+    consumer.send(Command::Rdy(300)).await;
+    let mut delivered = Vec::new();
+    while delivered.len() < 300 {
+        match consumer.frame().await {
+            Frame::Message(msg) => delivered.push(msg),
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    for (i, msg) in delivered.iter().enumerate() {
+        let command = match i {
+            0..100 => Command::Fin(msg.id),
+            100..150 => Command::Req {
+                id: msg.id,
+                timeout_ms: 600_000,
+            },
+            150..200 => Command::Req {
+                id: msg.id,
+                timeout_ms: 0,
+            },
+            _ => continue,
+        };
+        consumer.send(command).await;
+    }
+    let mut redelivered = 0;
+    while redelivered < 50 {
+        match consumer.frame().await {
+            Frame::Message(_) => redelivered += 1,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    // Several periodic syncs (--sync-timeout=200ms) persist the channel's read position.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    nsqd.child.start_kill().unwrap();
+    let _ = tokio::time::timeout(WAIT, nsqd.child.wait()).await;
+    drop(nsqd);
+
+    let nsqd = spawn_nsqd(dir.path()).await;
+    let got =
+        body_set(&consume_all(nsqd.tcp, "held", "c", usize::MAX, Duration::from_secs(2)).await);
+    let (finished, unfinished) = delivered.split_at(100);
+    let lost: Vec<_> = body_set(unfinished)
+        .into_iter()
+        .filter(|b| !got.contains(b))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} unfinished messages lost: {lost:?}",
+        lost.len()
+    );
+    let finished_again = body_set(finished).intersection(&got).count();
+    assert_eq!(
+        finished_again, 0,
+        "the persisted read position moves past messages FINed before the oldest unfinished one"
     );
 }
 

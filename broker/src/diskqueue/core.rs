@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::holds::{ReadHold, ReadHolds};
 use super::meta::{self, Position, QueueMeta};
 use super::segment::{scan_records, ReadError, SegmentReader, SizeLimits};
 use super::{DiskQueueError, DiskQueueOptions};
@@ -99,6 +100,13 @@ pub(crate) struct Core {
     pub write_seq: u64,
     /// Bumped by every metadata snapshot and by `empty`.
     meta_generation: u64,
+    /// Number of records ever consumed through this handle (numbers the holds).
+    read_seq: u64,
+    /// Consumed records not yet settled: the persisted read position stays at the oldest.
+    holds: ReadHolds,
+    /// The lowest data file number not deleted yet: files below the persisted read position
+    /// are deleted, the others wait for their holds to be released.
+    oldest_file: i64,
     pub closed: bool,
 }
 
@@ -127,9 +135,13 @@ impl Core {
             ops_since_sync: 0,
             write_seq: 0,
             meta_generation: 0,
+            read_seq: 0,
+            holds: ReadHolds::default(),
+            oldest_file: 0,
             closed: false,
         };
         core.recover()?;
+        core.oldest_file = core.read.file;
         Ok(core)
     }
 
@@ -153,12 +165,23 @@ impl Core {
         }
     }
 
+    /// What a metadata sync writes: with records held, the read position of the oldest and a
+    /// depth that counts every record from there on, so a restart reads them again.
     pub fn meta(&self) -> QueueMeta {
+        let (depth, read) = match self.holds.oldest() {
+            Some((seq, start)) => (self.depth + (self.read_seq - seq) as i64, start),
+            None => (self.depth, self.read),
+        };
         QueueMeta {
-            depth: self.depth,
-            read: self.read,
+            depth,
+            read,
             write: self.write,
         }
+    }
+
+    /// Number of held records.
+    pub fn held(&self) -> usize {
+        self.holds.len()
     }
 
     pub fn depth(&self) -> i64 {
@@ -452,11 +475,36 @@ impl Core {
         Ok(Some(Peeked { data, next }))
     }
 
+    /// Consumes the record `peek` returned and holds it until [`Self::release`].
+    pub fn advance_held(&mut self) -> Option<ReadHold> {
+        let start = self.read;
+        let seq = self.read_seq;
+        self.advance().then(|| self.holds.hold(seq, start))
+    }
+
+    /// Settles a held record: the persisted read position may move past it.
+    pub fn release(&mut self, hold: ReadHold) {
+        if self.holds.release(hold) {
+            self.meta_dirty = true;
+            self.remove_settled_files();
+        }
+    }
+
+    /// Settles every held record.
+    pub fn release_all(&mut self) {
+        if self.holds.len() > 0 {
+            self.holds.clear();
+            self.meta_dirty = true;
+            self.remove_settled_files();
+        }
+    }
+
     /// Consumes the record `peek` returned. Returns false when nothing was peeked.
     pub fn advance(&mut self) -> bool {
         let Some(peeked) = self.peeked.take() else {
             return false;
         };
+        self.read_seq += 1;
         self.read = peeked.next;
         self.depth -= 1;
         self.ops_since_sync += 1;
@@ -478,21 +526,34 @@ impl Core {
         end.is_none_or(|end| self.read.pos >= end)
     }
 
-    /// Deletes the exhausted read file and moves reading to the next one.
+    /// Moves reading to the next file; the exhausted one is deleted unless a record in it is
+    /// still held.
     fn finish_read_file(&mut self) {
         self.reader = None;
-        let path = self.segment(self.read.file);
-        if let Err(e) = fs::remove_file(&path) {
-            if e.kind() != io::ErrorKind::NotFound {
-                tracing::error!(queue = %self.name, file = %path.display(), error = %e,
-                    "DISKQUEUE failed to remove finished data file");
-            }
-        }
         self.read = Position::new(self.read.file + 1, 0);
-        self.dir_dirty = true;
+        self.remove_settled_files();
         self.meta_dirty = true;
         self.sync_requested = true;
         self.check_tail();
+    }
+
+    /// Deletes the data files that lie wholly before the persisted read position.
+    fn remove_settled_files(&mut self) {
+        let keep_from = match self.holds.oldest() {
+            Some((_, start)) => start.file.min(self.read.file),
+            None => self.read.file,
+        };
+        while self.oldest_file < keep_from {
+            let path = self.segment(self.oldest_file);
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::error!(queue = %self.name, file = %path.display(), error = %e,
+                        "DISKQUEUE failed to remove finished data file");
+                }
+            }
+            self.oldest_file += 1;
+            self.dir_dirty = true;
+        }
     }
 
     fn handle_read_error(&mut self, error: ReadError) {
@@ -503,6 +564,7 @@ impl Core {
                 tracing::warn!(queue = %self.name, file = %path.display(),
                     "DISKQUEUE data file missing, skipping to next file");
                 self.read = Position::new(self.read.file + 1, 0);
+                self.remove_settled_files();
                 self.meta_dirty = true;
                 return;
             }
@@ -524,6 +586,7 @@ impl Core {
                 "DISKQUEUE failed to rename bad file");
         }
         self.read = Position::new(self.read.file + 1, 0);
+        self.remove_settled_files();
         self.dir_dirty = true;
         self.meta_dirty = true;
         self.sync_requested = true;
@@ -563,7 +626,7 @@ impl Core {
                 }
             }
         };
-        for num in self.read.file..=self.write.file {
+        for num in self.oldest_file.min(self.read.file)..=self.write.file {
             remove(self.segment(num), &mut first_error);
         }
         remove(meta::meta_path(&self.dir, &self.name), &mut first_error);
@@ -582,6 +645,8 @@ impl Core {
         self.pending.clear();
         self.write = Position::new(self.write.file + 1, 0);
         self.read = self.write;
+        self.oldest_file = self.read.file;
+        self.holds.clear();
         self.pending_start = 0;
         self.depth = 0;
     }

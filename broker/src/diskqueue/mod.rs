@@ -34,9 +34,12 @@
 //! ```
 
 mod core;
+mod holds;
 pub mod meta;
 mod segment;
 
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +54,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use self::core::{Core, SyncJob};
+pub use self::holds::ReadHold;
 pub(crate) use self::meta::write_file_atomic;
 pub use self::meta::{Position, QueueMeta};
 
@@ -327,6 +331,41 @@ impl DiskQueue {
             self.shared.sync_wakeup.notify_one();
         }
         data
+    }
+
+    /// Like [`Self::pop`], but the record stays held: until it is [`released`](Self::release),
+    /// the persisted read position does not move past it, so after a crash it is read again
+    /// (with the records after it: at-least-once). For records whose processing must finish
+    /// before they may be forgotten, such as messages in flight to a consumer.
+    pub fn pop_held(&self) -> Option<(Bytes, ReadHold)> {
+        let (popped, wake_syncer) = {
+            let mut core = self.shared.core.lock();
+            let popped = match core.peek() {
+                Some(data) => core.advance_held().map(|hold| (data, hold)),
+                None => None,
+            };
+            (popped, self.wants_sync(&mut core))
+        };
+        if wake_syncer {
+            self.shared.sync_wakeup.notify_one();
+        }
+        popped
+    }
+
+    /// Settles a record taken with [`Self::pop_held`]; the next metadata sync may then move
+    /// the persisted read position past it. Releasing twice is harmless.
+    pub fn release(&self, hold: ReadHold) {
+        self.shared.core.lock().release(hold);
+    }
+
+    /// Settles every held record (before a clean close, once they were written back).
+    pub fn release_all(&self) {
+        self.shared.core.lock().release_all();
+    }
+
+    /// Number of records taken with [`Self::pop_held`] and not released.
+    pub fn held(&self) -> usize {
+        self.shared.core.lock().held()
     }
 
     /// Resolves once there is something to read or the queue is closed.

@@ -2,7 +2,7 @@
 //! [`BackendQueue`] trait (the disk queue implements it) and the [`BackendFactory`] that opens
 //! one per queue. The memory side lives in [`super::queue`].
 
-use nsq_wire::message::Message;
+use nsq_wire::message::{Message, MessageId};
 
 /// Errors of a backend queue.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,12 @@ pub trait BackendQueue: Send + Sync + 'static {
     fn bypass_memory(&self) -> bool {
         false
     }
+    /// The message `id` that [`Self::try_read`] returned is settled (finished, or written back
+    /// to a queue): its record no longer has to survive a crash. Backends that keep read
+    /// records until then (`--sync-ack`) let them go here; the default does nothing.
+    fn release(&self, _id: &MessageId) {}
+    /// Every message read so far is settled (see [`Self::release`]).
+    fn release_all(&self) {}
 }
 
 /// Opens the backend of a queue; `name` is `topic` or `topic:channel` (go-diskqueue names).

@@ -255,16 +255,24 @@ impl Channel {
                 break;
             };
             if sample_rate > 0 && rand::thread_rng().gen_range(0..100) > sample_rate {
+                // Sampled out: the message is dropped for good, as nsqd does.
+                st.queue.release(&item.msg.id);
                 continue;
             }
             let mut msg = item.msg;
             msg.attempts = msg.attempts.wrapping_add(1);
-            st.in_flight.insert(InFlight {
+            let delivery = InFlight {
                 msg: msg.clone(),
                 client_id: client.id,
                 deadline,
                 delivered_at: now,
-            });
+            };
+            if !st.in_flight.insert(delivery) {
+                // A second copy of a message in flight: after a crash `--sync-ack` re-reads
+                // both the record it was delivered from and the one a requeue wrote back.
+                // Settling the delivery in flight settles both.
+                continue;
+            }
             out.push(msg);
         }
         let taken = out.len() - start;
@@ -278,6 +286,7 @@ impl Channel {
     pub fn finish(&self, client: &ClientShared, id: &MessageId) -> Result<(), InFlightError> {
         let mut st = self.state.lock();
         let entry = st.in_flight.remove_owned(id, client.id)?;
+        st.queue.release(id);
         self.e2e.record(entry.msg.timestamp);
         client.in_flight.fetch_sub(1, Ordering::AcqRel);
         client.finish_count.fetch_add(1, Ordering::Relaxed);
@@ -421,15 +430,20 @@ impl Channel {
 
     /// Puts a message back on the queue (requeue, timeout, due deferred); returns whether
     /// it is now deliverable. A backend write error is logged: the message was in flight or
-    /// deferred, and there is no client to answer.
+    /// deferred, and there is no client to answer. Once queued again, the record it was read
+    /// from (`--sync-ack`) is released.
     fn enqueue(&self, st: &mut ChannelState, msg: Message) -> bool {
+        let id = msg.id;
         let item = Queued {
             msg,
             defer: Duration::ZERO,
         };
         match st.queue.push(item) {
             Ok(PushOutcome::Dropped) => false,
-            Ok(_) => true,
+            Ok(_) => {
+                st.queue.release(&id);
+                true
+            }
             Err(err) => {
                 tracing::error!(topic = %self.topic_name, channel = %self.name, %err, "writing to channel backend");
                 false

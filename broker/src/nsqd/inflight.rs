@@ -47,10 +47,18 @@ impl InFlightTable {
         self.entries.len()
     }
 
-    /// Records a delivery.
-    pub fn insert(&mut self, entry: InFlight) {
-        self.heap.push(Reverse((entry.deadline, entry.msg.id)));
-        self.entries.insert(entry.msg.id, entry);
+    /// Records a delivery; false, recording nothing, if a message with this id is already
+    /// in flight.
+    pub fn insert(&mut self, entry: InFlight) -> bool {
+        use std::collections::hash_map::Entry;
+        match self.entries.entry(entry.msg.id) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                self.heap.push(Reverse((entry.deadline, entry.msg.id)));
+                slot.insert(entry);
+                true
+            }
+        }
     }
 
     /// Removes a message owned by `client_id` (FIN, REQ).
@@ -235,8 +243,12 @@ mod tests {
     fn ownership_and_expiry() {
         let now = Instant::now();
         let mut t = InFlightTable::default();
-        t.insert(entry(1, 7, now + Duration::from_secs(1)));
-        t.insert(entry(2, 7, now + Duration::from_secs(2)));
+        assert!(t.insert(entry(1, 7, now + Duration::from_secs(1))));
+        assert!(t.insert(entry(2, 7, now + Duration::from_secs(2))));
+        assert!(
+            !t.insert(entry(2, 8, now + Duration::from_secs(9))),
+            "a second delivery of an id in flight is refused"
+        );
         assert_eq!(
             t.remove_owned(&MessageId::from_u64(1), 8).unwrap_err(),
             InFlightError::NotOwner

@@ -12,8 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use futures::future::BoxFuture;
-use nsq_wire::message::{Message, MESSAGE_HEADER_LEN};
+use nsq_wire::message::{Message, MessageId, MESSAGE_HEADER_LEN};
 use nsq_wire::names::{is_valid_channel_name, is_valid_topic_name};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
@@ -23,7 +25,7 @@ use super::context::NsqdContext;
 use super::health::Health;
 use super::metadata::{self, ChannelMetadata, DataDirLock, Metadata, MetadataError, TopicMetadata};
 use super::options::NsqdOptions;
-use crate::diskqueue::{DiskQueue, DiskQueueError, DiskQueueOptions};
+use crate::diskqueue::{DiskQueue, DiskQueueError, DiskQueueOptions, ReadHold};
 
 /// The disk queue settings nsqd's options imply.
 pub fn queue_options(opts: &NsqdOptions) -> DiskQueueOptions {
@@ -76,15 +78,62 @@ impl BackendFactory for DiskBackends {
             queue: queue?,
             sync_ack: self.sync_ack,
             health: self.health.clone(),
+            holds: parking_lot::Mutex::default(),
         }))
     }
 }
 
-/// A topic's or channel's disk queue.
+/// A topic's or channel's disk queue. With `--sync-ack` every record read stays held in the
+/// disk queue until its message is released (FIN, or written back), so a crash re-delivers
+/// in-flight and deferred messages instead of losing them.
 struct DiskBackend {
     queue: DiskQueue,
     sync_ack: bool,
     health: Arc<Health>,
+    /// The holds of each message read and not yet released (`--sync-ack` only).
+    holds: parking_lot::Mutex<Holds>,
+}
+
+/// Read holds by message id. An id is read twice when a crash re-reads both the record a
+/// message was delivered from and the one a requeue wrote back; settling the message
+/// settles both, so the rare second hold waits in `more`.
+#[derive(Default)]
+struct Holds {
+    first: HashMap<MessageId, ReadHold>,
+    more: HashMap<MessageId, Vec<ReadHold>>,
+}
+
+impl Holds {
+    fn insert(&mut self, id: MessageId, hold: ReadHold) {
+        if let Some(first) = self.first.insert(id, hold) {
+            self.first.insert(id, first);
+            self.more.entry(id).or_default().push(hold);
+        }
+    }
+
+    fn remove(&mut self, id: &MessageId) -> impl Iterator<Item = ReadHold> {
+        let first = self.first.remove(id);
+        let more = match first.is_some() && !self.more.is_empty() {
+            true => self.more.remove(id).unwrap_or_default(),
+            false => Vec::new(),
+        };
+        first.into_iter().chain(more)
+    }
+
+    fn clear(&mut self) {
+        self.first.clear();
+        self.more.clear();
+    }
+}
+
+impl DiskBackend {
+    fn pop(&self) -> Option<(bytes::Bytes, Option<ReadHold>)> {
+        if self.sync_ack {
+            self.queue.pop_held().map(|(data, hold)| (data, Some(hold)))
+        } else {
+            self.queue.pop().map(|data| (data, None))
+        }
+    }
 }
 
 impl BackendQueue for DiskBackend {
@@ -98,14 +147,40 @@ impl BackendQueue for DiskBackend {
     }
 
     fn try_read(&self) -> Option<Message> {
-        while let Some(record) = self.queue.pop() {
+        while let Some((record, hold)) = self.pop() {
             match Message::decode(record) {
-                Ok(msg) => return Some(msg),
-                Err(err) => tracing::error!(queue = self.queue.name(), %err,
-                    "failed to decode message from disk queue; skipping it"),
+                Ok(msg) => {
+                    if let Some(hold) = hold {
+                        self.holds.lock().insert(msg.id, hold);
+                    }
+                    return Some(msg);
+                }
+                Err(err) => {
+                    tracing::error!(queue = self.queue.name(), %err,
+                        "failed to decode message from disk queue; skipping it");
+                    if let Some(hold) = hold {
+                        self.queue.release(hold);
+                    }
+                }
             }
         }
         None
+    }
+
+    fn release(&self, id: &MessageId) {
+        if !self.sync_ack {
+            return;
+        }
+        for hold in self.holds.lock().remove(id) {
+            self.queue.release(hold);
+        }
+    }
+
+    fn release_all(&self) {
+        if self.sync_ack {
+            self.holds.lock().clear();
+            self.queue.release_all();
+        }
     }
 
     fn depth(&self) -> i64 {
@@ -113,6 +188,7 @@ impl BackendQueue for DiskBackend {
     }
 
     fn empty(&self) -> Result<(), BackendError> {
+        self.holds.lock().clear();
         self.queue.empty().map_err(backend_error)
     }
 
@@ -313,5 +389,34 @@ async fn write_on_change(
             }
             Err(err) => tracing::error!(%err, "metadata writer task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_of_an_id_read_twice_are_released_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DiskQueueOptions {
+            min_msg_size: 1,
+            ..DiskQueueOptions::default()
+        };
+        let queue = DiskQueue::open("q", dir.path(), opts).unwrap();
+        for body in [b"a", b"b", b"c"] {
+            queue.put(body).unwrap();
+        }
+        let (x, y) = (MessageId::from_u64(1), MessageId::from_u64(2));
+        let mut holds = Holds::default();
+        for id in [x, x, y] {
+            let (_, hold) = queue.pop_held().unwrap();
+            holds.insert(id, hold);
+        }
+        let released: Vec<_> = holds.remove(&x).collect();
+        assert_eq!(released.len(), 2);
+        assert_eq!(holds.remove(&x).count(), 0);
+        assert_eq!(holds.remove(&y).count(), 1);
+        assert!(holds.more.is_empty());
     }
 }

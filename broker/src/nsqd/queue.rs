@@ -327,7 +327,23 @@ impl MessageQueue {
         for msg in extra {
             backend.put(&msg)?;
         }
+        // Everything read from the backend is queued again behind its write position.
+        backend.release_all();
         backend.close()
+    }
+
+    /// A message this queue handed out is settled ([`BackendQueue::release`]).
+    pub fn release(&self, id: &MessageId) {
+        if let Some(backend) = &self.backend {
+            backend.release(id);
+        }
+    }
+
+    /// Every message this queue handed out is settled ([`BackendQueue::release_all`]).
+    pub fn release_all(&self) {
+        if let Some(backend) = &self.backend {
+            backend.release_all();
+        }
     }
 
     /// Deletion hook: drops everything and removes the backend's data.

@@ -427,6 +427,8 @@ impl Topic {
                 if let Err(err) = distribute(&st, &batch) {
                     tracing::error!(topic = %self.name, %err, "failed to write backlog to a channel");
                 }
+                // The channels have their copies (`--sync-ack`: on their disk queues).
+                st.backlog.release_all();
             }
             tokio::task::yield_now().await;
         }
