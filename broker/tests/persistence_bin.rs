@@ -4,6 +4,7 @@
 //!   must be delivered (duplicates allowed, losses not);
 //! * `--sync-ack` with a consumer: messages delivered and not yet FINed (in flight, or
 //!   REQ'd with a delay) when the process is killed are delivered again after restart;
+//! * `--sync-ack` with `DPUB`: deferred messages survive `kill -9` and keep their due time;
 //! * SIGTERM: messages held only in memory are written to disk and delivered after restart.
 
 mod persistence_support;
@@ -220,6 +221,35 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
     assert_eq!(
         finished_again, 0,
         "the persisted read position moves past messages FINed before the oldest unfinished one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_ack_keeps_deferred_messages_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nsqd = spawn_nsqd(dir.path()).await;
+    let mut setup = Conn::connect(nsqd.tcp).await;
+    setup.sub("later", "c").await;
+    let mut publisher = Conn::connect(nsqd.tcp).await;
+    let published_at = std::time::Instant::now();
+    for i in 0..20 {
+        publisher.dpub("later", 3_000, format!("d-{i:02}")).await;
+    }
+    nsqd.child.start_kill().unwrap();
+    let _ = tokio::time::timeout(WAIT, nsqd.child.wait()).await;
+    drop(nsqd);
+
+    let nsqd = spawn_nsqd(dir.path()).await;
+    let got = consume_all(nsqd.tcp, "later", "c", 20, Duration::from_secs(8)).await;
+    let expected: BTreeSet<String> = (0..20).map(|i| format!("d-{i:02}")).collect();
+    assert_eq!(
+        body_set(&got),
+        expected,
+        "every acknowledged DPUB delivered"
+    );
+    assert!(
+        published_at.elapsed() >= Duration::from_secs(3),
+        "delivered before the 3 s defer was over"
     );
 }
 

@@ -2,6 +2,8 @@
 //! [`BackendQueue`] trait (the disk queue implements it) and the [`BackendFactory`] that opens
 //! one per queue. The memory side lives in [`super::queue`].
 
+use std::time::SystemTime;
+
 use nsq_wire::message::{Message, MessageId};
 
 /// Errors of a backend queue.
@@ -45,6 +47,17 @@ pub trait BackendQueue: Send + Sync + 'static {
     fn release(&self, _id: &MessageId) {}
     /// Every message read so far is settled (see [`Self::release`]).
     fn release_all(&self) {}
+    /// Records a message deferred until `due` (`DPUB`), so that it survives a crash; it is
+    /// settled by [`Self::release`] once due and written to the queue. The default keeps
+    /// deferred messages in memory only, as nsqd does.
+    fn defer(&self, _msg: &Message, _due: SystemTime) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// The deferred messages an earlier run recorded with [`Self::defer`] and did not
+    /// settle, with their due times (read once, when the channel is created).
+    fn take_deferred(&self) -> Vec<(Message, SystemTime)> {
+        Vec::new()
+    }
 }
 
 /// Opens the backend of a queue; `name` is `topic` or `topic:channel` (go-diskqueue names).

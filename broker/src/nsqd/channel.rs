@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use nsq_wire::message::{Message, MessageId};
 use parking_lot::Mutex;
@@ -94,16 +94,22 @@ impl Channel {
         e2e: E2eLatency,
     ) -> Arc<Channel> {
         let ephemeral = nsq_wire::names::is_ephemeral(name);
-        let queue_name = format!("{topic_name}:{name}");
+        let queue = MessageQueue::new(
+            format!("{topic_name}:{name}"),
+            limits.mem_queue_size,
+            ephemeral,
+            backend,
+        );
+        let deferred = restore_deferred(&queue);
         let channel = Arc::new(Channel {
             topic_name: topic_name.to_owned(),
             name: name.to_owned(),
             ephemeral,
             limits,
             state: Mutex::new(ChannelState {
-                queue: MessageQueue::new(queue_name, limits.mem_queue_size, ephemeral, backend),
+                queue,
                 in_flight: InFlightTable::default(),
-                deferred: DeferredQueue::default(),
+                deferred,
                 consumers: HashMap::new(),
                 hungry: VecDeque::new(),
                 paused: false,
@@ -171,9 +177,10 @@ impl Channel {
                 .fetch_add(entry.len() as u64, Ordering::Relaxed);
             let pushed = match entry {
                 Entry::One(Queued { msg, defer }) if !defer.is_zero() => {
+                    let recorded = st.queue.defer(&msg, SystemTime::now() + defer);
                     st.deferred.push(msg, now + defer);
                     self.arm_timer(&mut st, now + defer);
-                    Ok(0)
+                    recorded.map(|()| 0)
                 }
                 entry => st.queue.push_entry(entry),
             };
@@ -483,6 +490,18 @@ impl Channel {
         st.timer_target = next;
         next
     }
+}
+
+/// The deferred messages a crashed run left with the queue's backend (`--sync-ack`), each
+/// due when it was due before (at once if that time has passed).
+fn restore_deferred(queue: &MessageQueue) -> DeferredQueue {
+    let mut deferred = DeferredQueue::default();
+    let (now, wall_now) = (Instant::now(), SystemTime::now());
+    for (msg, due) in queue.take_deferred() {
+        let wait = due.duration_since(wall_now).unwrap_or(Duration::ZERO);
+        deferred.push(msg, now + wait);
+    }
+    deferred
 }
 
 /// Wakes up to `count` waiting consumers that are still ready. Consumers that stopped

@@ -34,6 +34,7 @@ pub mod topic;
 
 pub mod cli;
 mod connection;
+pub mod disk_backend;
 mod guid;
 mod identify;
 mod inflight;

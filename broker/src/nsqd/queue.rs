@@ -339,6 +339,22 @@ impl MessageQueue {
         }
     }
 
+    /// Records a deferred message with the backend ([`BackendQueue::defer`]).
+    pub fn defer(&self, msg: &Message, due: std::time::SystemTime) -> Result<(), BackendError> {
+        match &self.backend {
+            Some(backend) => backend.defer(msg, due),
+            None => Ok(()),
+        }
+    }
+
+    /// Deferred messages an earlier run left with the backend ([`BackendQueue::take_deferred`]).
+    pub fn take_deferred(&self) -> Vec<(Message, std::time::SystemTime)> {
+        self.backend
+            .as_ref()
+            .map(|backend| backend.take_deferred())
+            .unwrap_or_default()
+    }
+
     /// Every message this queue handed out is settled ([`BackendQueue::release_all`]).
     pub fn release_all(&self) {
         if let Some(backend) = &self.backend {
