@@ -26,6 +26,14 @@ struct Running {
     tcp: SocketAddr,
 }
 
+impl Running {
+    /// SIGKILL (a crash: no shutdown hooks run) and wait until the process is gone.
+    async fn kill_9(mut self) {
+        self.child.start_kill().unwrap();
+        let _ = tokio::time::timeout(WAIT, self.child.wait()).await;
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -73,7 +81,7 @@ async fn spawn_nsqd_with(data_path: &Path, extra: &[&str]) -> Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_ack_loses_no_acknowledged_message_on_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nsqd = spawn_nsqd(dir.path()).await;
+    let nsqd = spawn_nsqd(dir.path()).await;
 
     // The channel exists before publishing, so messages also move topic -> channel.
     let mut setup = Conn::connect(nsqd.tcp).await;
@@ -127,13 +135,11 @@ async fn sync_ack_loses_no_acknowledged_message_on_kill_9() {
     })
     .await
     .expect("publishers made no progress");
-    nsqd.child.start_kill().unwrap();
-    let _ = tokio::time::timeout(WAIT, nsqd.child.wait()).await;
+    nsqd.kill_9().await;
     for publisher in publishers {
         let _ = tokio::time::timeout(WAIT, publisher).await;
     }
     let acked: BTreeSet<String> = acked.lock().iter().cloned().collect();
-    drop(nsqd);
 
     let nsqd = spawn_nsqd(dir.path()).await;
     let got = consume_all(nsqd.tcp, "crash", "c", usize::MAX, Duration::from_secs(2)).await;
@@ -153,7 +159,7 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
     use nsq_wire::frame::Frame;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut nsqd = spawn_nsqd(dir.path()).await;
+    let nsqd = spawn_nsqd(dir.path()).await;
     let mut consumer = Conn::connect(nsqd.tcp).await;
     consumer.sub("held", "c").await;
     let mut publisher = Conn::connect(nsqd.tcp).await;
@@ -200,9 +206,7 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
     }
     // Several periodic syncs (--sync-timeout=200ms) persist the channel's read position.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    nsqd.child.start_kill().unwrap();
-    let _ = tokio::time::timeout(WAIT, nsqd.child.wait()).await;
-    drop(nsqd);
+    nsqd.kill_9().await;
 
     let nsqd = spawn_nsqd(dir.path()).await;
     let got =
@@ -227,7 +231,7 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_ack_keeps_deferred_messages_across_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nsqd = spawn_nsqd(dir.path()).await;
+    let nsqd = spawn_nsqd(dir.path()).await;
     let mut setup = Conn::connect(nsqd.tcp).await;
     setup.sub("later", "c").await;
     let mut publisher = Conn::connect(nsqd.tcp).await;
@@ -235,9 +239,7 @@ async fn sync_ack_keeps_deferred_messages_across_kill_9() {
     for i in 0..20 {
         publisher.dpub("later", 3_000, format!("d-{i:02}")).await;
     }
-    nsqd.child.start_kill().unwrap();
-    let _ = tokio::time::timeout(WAIT, nsqd.child.wait()).await;
-    drop(nsqd);
+    nsqd.kill_9().await;
 
     let nsqd = spawn_nsqd(dir.path()).await;
     let got = consume_all(nsqd.tcp, "later", "c", 20, Duration::from_secs(8)).await;
