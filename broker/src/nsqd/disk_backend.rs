@@ -12,7 +12,6 @@
 //!   epoch][message]` records), held there until due; a restart defers them again. `;` is not
 //!   allowed in topic and channel names, so a journal never shares files with a queue.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +22,7 @@ use nsq_wire::message::{Message, MessageId, MESSAGE_HEADER_LEN};
 
 use super::backend::{BackendError, BackendFactory, BackendQueue};
 use super::health::Health;
+use super::inflight::IdMap;
 use super::options::NsqdOptions;
 use crate::diskqueue::{DiskQueue, DiskQueueError, DiskQueueOptions, ReadHold};
 
@@ -143,8 +143,8 @@ enum Held {
 /// releases both, so the rare second hold waits in `more`.
 #[derive(Default)]
 struct Holds {
-    first: HashMap<MessageId, Held>,
-    more: HashMap<MessageId, Vec<Held>>,
+    first: IdMap<Held>,
+    more: IdMap<Vec<Held>>,
 }
 
 impl Holds {

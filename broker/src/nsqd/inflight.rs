@@ -31,7 +31,7 @@ pub enum InFlightError {
 
 /// In-flight ids hashed with aHash: ids from one MPUB are consecutive hex strings that
 /// differ only in their last digits, which a weak hasher maps to one bucket.
-type IdMap<V> = HashMap<MessageId, V, ahash::RandomState>;
+pub(crate) type IdMap<V> = HashMap<MessageId, V, ahash::RandomState>;
 
 /// In-flight messages by id, plus a deadline heap with lazy deletion (entries whose
 /// deadline changed or that were removed are skipped and periodically compacted away).
