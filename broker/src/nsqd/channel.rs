@@ -262,8 +262,11 @@ impl Channel {
                 break;
             };
             if sample_rate > 0 && rand::thread_rng().gen_range(0..100) > sample_rate {
-                // Sampled out: the message is dropped for good, as nsqd does.
-                st.queue.release(&item.msg.id);
+                // Sampled out: the message is dropped for good, as nsqd does (a second copy
+                // of a message in flight stays held for that delivery; see below).
+                if !st.in_flight.contains(&item.msg.id) {
+                    st.queue.release(&item.msg.id);
+                }
                 continue;
             }
             let mut msg = item.msg;

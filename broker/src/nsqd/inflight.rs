@@ -47,6 +47,11 @@ impl InFlightTable {
         self.entries.len()
     }
 
+    /// Whether a message with this id is in flight.
+    pub fn contains(&self, id: &MessageId) -> bool {
+        self.entries.contains_key(id)
+    }
+
     /// Records a delivery; false, recording nothing, if a message with this id is already
     /// in flight.
     pub fn insert(&mut self, entry: InFlight) -> bool {
@@ -249,6 +254,7 @@ mod tests {
             !t.insert(entry(2, 8, now + Duration::from_secs(9))),
             "a second delivery of an id in flight is refused"
         );
+        assert!(t.contains(&MessageId::from_u64(2)) && !t.contains(&MessageId::from_u64(3)));
         assert_eq!(
             t.remove_owned(&MessageId::from_u64(1), 8).unwrap_err(),
             InFlightError::NotOwner
