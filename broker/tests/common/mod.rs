@@ -18,6 +18,7 @@ use tokio_util::codec::Decoder;
 
 #[path = "../embedded/mod.rs"]
 mod embedded;
+#[allow(unused_imports)]
 pub use embedded::*;
 
 /// Upper bound for any single wait in tests.
