@@ -66,7 +66,10 @@ pub fn pub_cmd(topic: &str, body: &'static [u8]) -> Command {
 /// For each `(bytes, error)`: a fresh connection sends `bytes` and gets the fatal `error`.
 pub async fn expect_fatal_cases(addr: SocketAddr, cases: &[(&[u8], &str)]) {
     for (bytes, expected) in cases {
-        Client::connect(addr).await.expect_fatal_after(bytes, expected).await;
+        Client::connect(addr)
+            .await
+            .expect_fatal_after(bytes, expected)
+            .await;
     }
 }
 
