@@ -11,6 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+// A test crate may load this file through several support modules.
+#[allow(clippy::duplicate_mod)]
 #[path = "../embedded/mod.rs"]
 mod embedded;
 #[allow(unused_imports)]
