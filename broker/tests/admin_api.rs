@@ -10,7 +10,7 @@ use std::time::Duration;
 use admin_support::{orders_state, FakeNsqd};
 use broker::admin::{Admin, AdminOptions};
 use broker::lookupd::Lookupd;
-use lookupd_support::{default_lookupd, RawClient, WAIT};
+use lookupd_support::{admin_opts, default_lookupd, launch_admin, RawClient, WAIT};
 use serde_json::{json, Value};
 use tokio::time::timeout;
 
@@ -40,13 +40,12 @@ async fn cluster() -> Cluster {
 
 async fn admin_for(lookupd: &Lookupd, tweak: impl FnOnce(&mut AdminOptions)) -> Admin {
     let mut options = AdminOptions {
-        http_address: "127.0.0.1:0".parse().unwrap(),
         lookupd_http_addresses: vec![lookupd.http_addr().to_string()],
         http_client_request_timeout: Duration::from_secs(2),
-        ..AdminOptions::default()
+        ..admin_opts()
     };
     tweak(&mut options);
-    Admin::start(options).await.unwrap()
+    launch_admin(options).await
 }
 
 async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
@@ -362,13 +361,11 @@ async fn admin_users_guard_actions() {
 #[tokio::test]
 async fn nsqd_mode_reads_the_listed_nsqds() {
     let node = FakeNsqd::start("solo", orders_state(1, 2, 0)).await;
-    let admin = Admin::start(AdminOptions {
-        http_address: "127.0.0.1:0".parse().unwrap(),
+    let admin = launch_admin(AdminOptions {
         nsqd_http_addresses: vec![node.addr.to_string()],
-        ..AdminOptions::default()
+        ..admin_opts()
     })
-    .await
-    .unwrap();
+    .await;
     let (_, topics) = get(&admin, "/api/topics").await;
     assert_eq!(topics["topics"], json!(["orders"]));
     let (_, nodes) = get(&admin, "/api/nodes").await;
@@ -406,12 +403,7 @@ async fn config_endpoint_reads_and_swaps_lookupds() {
 
 #[tokio::test]
 async fn options_must_name_one_kind_of_upstream() {
-    let err = Admin::start(AdminOptions {
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..AdminOptions::default()
-    })
-    .await
-    .unwrap_err();
+    let err = Admin::start(admin_opts()).await.unwrap_err();
     assert!(err.to_string().contains("--lookupd-http-address"));
 }
 
