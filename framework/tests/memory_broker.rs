@@ -161,23 +161,13 @@ async fn permanent_errors_and_undecodable_bodies_skip_retries() {
             Ok(())
         }
     });
-    subscribe(
-        &broker,
-        "orders",
-        fast_retries("c").dead_letter("dlq"),
-        typed,
-    )
-    .await;
+    let options = fast_retries("c").dead_letter("dlq");
+    subscribe(&broker, "orders", options, typed).await;
     let permanent = handler_fn(|_d: Delivery| async {
         Err::<(), BoxError>(Box::new(Permanent::new("invalid order")))
     });
-    subscribe(
-        &broker,
-        "orders",
-        fast_retries("p").dead_letter("dlq"),
-        permanent,
-    )
-    .await;
+    let options = fast_retries("p").dead_letter("dlq");
+    subscribe(&broker, "orders", options, permanent).await;
     publish(&broker, "orders", Message::new("not json")).await;
     settle(&broker).await;
     assert_eq!(calls.load(Ordering::SeqCst), 0);
@@ -201,13 +191,8 @@ async fn concurrency_bounds_parallel_handlers() {
             Ok(())
         }
     });
-    subscribe(
-        &broker,
-        "t",
-        SubscribeOptions::new("c").concurrency(3),
-        slow,
-    )
-    .await;
+    let options = SubscribeOptions::new("c").concurrency(3);
+    subscribe(&broker, "t", options, slow).await;
     for _ in 0..12 {
         publish(&broker, "t", Message::new("x")).await;
     }
@@ -286,13 +271,8 @@ async fn disconnect_drains_in_flight_handlers() {
             Ok(())
         }
     });
-    subscribe(
-        &broker,
-        "t",
-        SubscribeOptions::new("c").concurrency(4),
-        slow,
-    )
-    .await;
+    let options = SubscribeOptions::new("c").concurrency(4);
+    subscribe(&broker, "t", options, slow).await;
     for _ in 0..4 {
         publish(&broker, "t", Message::new("x")).await;
     }
