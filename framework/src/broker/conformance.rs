@@ -107,6 +107,17 @@ impl<'a> Calls<'a> {
         subscribed.map_err(|err| self.error(err))
     }
 
+    /// Subscribes a [`forwarding`] handler; returns where its deliveries arrive.
+    async fn forward(
+        &self,
+        topic: &str,
+        options: SubscribeOptions,
+    ) -> Result<Received, ConformanceError> {
+        let (handler, rx) = forwarding(self.check);
+        self.subscribe(topic, options, handler).await?;
+        Ok(rx)
+    }
+
     async fn publish(
         &self,
         topic: &str,
@@ -140,17 +151,14 @@ pub async fn channels_each_get_every_message(
     const CHECK: &str = "channels each get every message";
     let calls = Calls::new(CHECK, broker);
     let (topic, other) = (unique("conformance.fanout"), unique("conformance.other"));
-    let (email, mut email_rx) = forwarding(CHECK);
-    let (audit, mut audit_rx) = forwarding(CHECK);
-    let (stray, mut stray_rx) = forwarding(CHECK);
-    calls
-        .subscribe(&topic, SubscribeOptions::new("email"), email)
+    let mut email_rx = calls
+        .forward(&topic, SubscribeOptions::new("email"))
         .await?;
-    calls
-        .subscribe(&topic, SubscribeOptions::new("audit"), audit)
+    let mut audit_rx = calls
+        .forward(&topic, SubscribeOptions::new("audit"))
         .await?;
-    calls
-        .subscribe(&other, SubscribeOptions::new("email"), stray)
+    let mut stray_rx = calls
+        .forward(&other, SubscribeOptions::new("email"))
         .await?;
     let bodies = ["m1", "m2", "m3"];
     for body in bodies {
@@ -197,10 +205,7 @@ pub async fn headers_cross_the_broker(
     const CHECK: &str = "headers cross the broker";
     let calls = Calls::new(CHECK, broker);
     let topic = unique("conformance.headers");
-    let (handler, mut rx) = forwarding(CHECK);
-    calls
-        .subscribe(&topic, SubscribeOptions::new("c"), handler)
-        .await?;
+    let mut rx = calls.forward(&topic, SubscribeOptions::new("c")).await?;
     let message = Message::json(&serde_json::json!({ "id": 7 }))
         .map_err(|e| fail(CHECK, e.to_string()))?
         .with_header("x-tenant", "acme");
@@ -233,10 +238,7 @@ pub async fn raw_publish_has_no_headers(
     const CHECK: &str = "raw publish has no headers";
     let calls = Calls::new(CHECK, broker);
     let topic = unique("conformance.raw");
-    let (handler, mut rx) = forwarding(CHECK);
-    calls
-        .subscribe(&topic, SubscribeOptions::new("c"), handler)
-        .await?;
+    let mut rx = calls.forward(&topic, SubscribeOptions::new("c")).await?;
     calls
         .publish(
             &topic,
@@ -273,10 +275,7 @@ pub async fn failures_retry_then_dead_letter(
         .max_attempts(3)
         .backoff(Backoff::Fixed(Duration::from_millis(10)))
         .dead_letter(dead.clone());
-    let (dead_handler, mut dead_rx) = forwarding(CHECK);
-    calls
-        .subscribe(&dead, SubscribeOptions::new("ops"), dead_handler)
-        .await?;
+    let mut dead_rx = calls.forward(&dead, SubscribeOptions::new("ops")).await?;
     calls.subscribe(&topic, options, failing).await?;
     calls
         .publish(&topic, Message::new("doomed"), PublishOptions::default())
