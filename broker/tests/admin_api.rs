@@ -10,7 +10,8 @@ use std::time::Duration;
 use admin_support::{orders_state, FakeNsqd};
 use broker::admin::{Admin, AdminOptions};
 use broker::lookupd::Lookupd;
-use lookupd_support::{admin_opts, default_lookupd, launch_admin, RawClient, WAIT};
+use lookupd_support::embedded::{admin_opts, launch_admin};
+use lookupd_support::{default_lookupd, RawClient, WAIT};
 use serde_json::{json, Value};
 use tokio::time::timeout;
 

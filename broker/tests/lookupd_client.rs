@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use broker::nsqd::events::NsqdEvent;
 use broker::nsqd::lookup::{self, LookupConfig, LookupHandle, LookupIdentity, NsqdTopology};
+use lookupd_support::embedded::relaunch_lookupd;
 use lookupd_support::*;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use broker::lookupd::Lookupd;
 use broker::nsqd::{Nsqd, NsqdOptions};
+use lookupd_support::embedded::{launch_nsqd, nsqd_opts_for, relaunch_lookupd};
 use lookupd_support::*;
 
 const FAST_PING: Duration = Duration::from_millis(100);

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use broker::nsqd::NsqdOptions;
+use persistence_support::embedded::{launch_nsqd, nsqd_opts, shutdown_nsqd};
 use persistence_support::*;
 
 /// Polls `GET /ping` every 10 ms until `done(status, body)`; returns that body.

@@ -13,8 +13,7 @@ use persistence_support::*;
 const IDLE: Duration = Duration::from_millis(1500);
 
 use disk_options as options;
-use launch_nsqd as start;
-use shutdown_nsqd as stop;
+use persistence_support::embedded::{launch_nsqd as start, shutdown_nsqd as stop};
 
 /// Creates `topic/channel` by subscribing once (the channel then exists before publishing).
 async fn create_channel(nsqd: &Nsqd, topic: &str, channel: &str) {

@@ -10,7 +10,8 @@ use broker::nsqd::{Nsqd, NsqdOptions, TlsRequired};
 use bytes::Bytes;
 use nsq_wire::command::Command;
 use nsq_wire::frame::Frame;
-use security_support::{launch_nsqd, nsqd_opts as options, stats_json, AuthServer, Client, Pki};
+use security_support::embedded::{launch_nsqd, nsqd_opts as options};
+use security_support::{stats_json, AuthServer, Client, Pki};
 
 fn tls_options(pki: &Pki) -> NsqdOptions {
     NsqdOptions {

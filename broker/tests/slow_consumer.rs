@@ -11,7 +11,8 @@ use broker::nsqd::{Nsqd, NsqdOptions};
 use bytes::Bytes;
 use nsq_wire::command::Command;
 use nsq_wire::frame::Frame;
-use security_support::{launch_nsqd, nsqd_opts, stats_json, Client};
+use security_support::embedded::{launch_nsqd, nsqd_opts};
+use security_support::{stats_json, Client};
 use tokio::io::AsyncWriteExt;
 
 const MESSAGES: usize = 20_000;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use broker::nsqd::stats::StatsFilter;
 use broker::nsqd::{Nsqd, NsqdOptions};
 use bytes::{Bytes, BytesMut};
+use embedded::*;
 use nsq_wire::command::Command;
 use nsq_wire::frame::{Frame, FrameDecoder};
 use nsq_wire::identify::{IdentifyRequest, IdentifyResponse};
@@ -16,12 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
-// A test crate may load this file through several support modules.
-#[allow(clippy::duplicate_mod)]
+#[allow(clippy::duplicate_mod)] // a test crate may load it through several support modules
 #[path = "../embedded/mod.rs"]
-mod embedded;
-#[allow(unused_imports)]
-pub use embedded::*;
+pub mod embedded;
 
 /// Upper bound for any single wait in tests.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -17,12 +17,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
-// A test crate may load this file through several support modules.
-#[allow(clippy::duplicate_mod)]
+#[allow(clippy::duplicate_mod)] // a test crate may load it through several support modules
 #[path = "../embedded/mod.rs"]
-mod embedded;
-#[allow(unused_imports)]
-pub use embedded::*;
+pub mod embedded;
+use embedded::*;
 
 /// Upper bound for any single network wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(20);

@@ -21,12 +21,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
-// A test crate may load this file through several support modules.
-#[allow(clippy::duplicate_mod)]
+#[allow(clippy::duplicate_mod)] // a test crate may load it through several support modules
 #[path = "../embedded/mod.rs"]
-mod embedded;
-#[allow(unused_imports)]
-pub use embedded::*;
+pub mod embedded;
 
 /// Upper bound for any single wait.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -5,7 +5,8 @@ mod support;
 
 use std::process::Stdio;
 use std::time::Duration;
-use support::{launch_lookupd_and_nsqd, nsq, run_ok, start_nsqd};
+use support::embedded::launch_lookupd_and_nsqd;
+use support::{nsq, run_ok, start_nsqd};
 use tokio::io::AsyncWriteExt;
 
 const WAIT: Duration = Duration::from_secs(30);

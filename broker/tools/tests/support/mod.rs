@@ -10,9 +10,8 @@ use tokio::process::Command;
 
 // The broker's own test helpers for starting embedded servers on loopback.
 #[path = "../../../tests/embedded/mod.rs"]
-mod embedded;
-#[allow(unused_imports)]
-pub use embedded::*;
+pub mod embedded;
+use embedded::{launch_nsqd, nsqd_opts};
 
 /// An in-process nsqd on `127.0.0.1`, ports chosen by the OS.
 pub async fn start_nsqd() -> Nsqd {
