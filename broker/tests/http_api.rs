@@ -122,6 +122,17 @@ impl Fixture {
         self.request(reqwest::Method::POST, path, body).await
     }
 
+    /// For each `(method, path, body, status, message)`, in order: the request gets that V1
+    /// error reply.
+    async fn assert_errors(&self, cases: &[(&str, &str, &str, u16, &str)]) {
+        for &(method, path, body, status, message) in cases {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let reply = self.request(method, path, body.to_owned()).await;
+            assert_eq!(reply.status, status, "{path}");
+            reply.assert_error(status, message);
+        }
+    }
+
     async fn get(&self, path: &str) -> Reply {
         self.request(reqwest::Method::GET, path, "").await
     }
@@ -279,22 +290,21 @@ async fn info_reports_version_ports_and_limits_in_go_order() {
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods() {
     let f = start().await;
-    f.get("/nope").await.assert_error(404, "NOT_FOUND");
-    f.post("/put?topic=t", "x")
-        .await
-        .assert_error(404, "NOT_FOUND");
-    f.post("/create_topic?topic=t", "")
-        .await
-        .assert_error(404, "NOT_FOUND");
-    f.get("/pub?topic=t")
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
-    f.get("/topic/create?topic=t")
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
-    f.post("/stats", "")
-        .await
-        .assert_error(405, "METHOD_NOT_ALLOWED");
+    f.assert_errors(&[
+        ("GET", "/nope", "", 404, "NOT_FOUND"),
+        ("POST", "/put?topic=t", "x", 404, "NOT_FOUND"),
+        ("POST", "/create_topic?topic=t", "", 404, "NOT_FOUND"),
+        ("GET", "/pub?topic=t", "", 405, "METHOD_NOT_ALLOWED"),
+        (
+            "GET",
+            "/topic/create?topic=t",
+            "",
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+        ("POST", "/stats", "", 405, "METHOD_NOT_ALLOWED"),
+    ])
+    .await;
     f.nsqd.shutdown().await;
 }
 
@@ -315,34 +325,25 @@ async fn pub_ok_and_delivered_byte_exact() {
 #[tokio::test]
 async fn pub_errors_in_nsq_order() {
     let f = start_with(|o| o.max_msg_size = 10).await;
-    f.post("/pub", "hi")
-        .await
-        .assert_error(400, "MISSING_ARG_TOPIC");
-    f.post("/pub?topic=t", "")
-        .await
-        .assert_error(400, "MSG_EMPTY");
-    f.post("/pub", "").await.assert_error(400, "MSG_EMPTY");
-    f.post("/pub?topic=bad!", "hi")
-        .await
-        .assert_error(400, "INVALID_TOPIC");
-    f.post("/pub?topic=", "hi")
-        .await
-        .assert_error(400, "INVALID_TOPIC");
-    f.post("/pub?topic=t&defer=-1", "hi")
-        .await
-        .assert_error(400, "INVALID_DEFER");
-    f.post("/pub?topic=t&defer=x", "hi")
-        .await
-        .assert_error(400, "INVALID_DEFER");
-    f.post("/pub?topic=t&defer=3600001", "hi")
-        .await
-        .assert_error(400, "INVALID_DEFER");
-    f.post("/pub?topic=%zz", "hi")
-        .await
-        .assert_error(400, "INVALID_REQUEST");
-    f.post("/pub?topic=t", "0123456789a")
-        .await
-        .assert_error(413, "MSG_TOO_BIG");
+    f.assert_errors(&[
+        ("POST", "/pub", "hi", 400, "MISSING_ARG_TOPIC"),
+        ("POST", "/pub?topic=t", "", 400, "MSG_EMPTY"),
+        ("POST", "/pub", "", 400, "MSG_EMPTY"),
+        ("POST", "/pub?topic=bad!", "hi", 400, "INVALID_TOPIC"),
+        ("POST", "/pub?topic=", "hi", 400, "INVALID_TOPIC"),
+        ("POST", "/pub?topic=t&defer=-1", "hi", 400, "INVALID_DEFER"),
+        ("POST", "/pub?topic=t&defer=x", "hi", 400, "INVALID_DEFER"),
+        (
+            "POST",
+            "/pub?topic=t&defer=3600001",
+            "hi",
+            400,
+            "INVALID_DEFER",
+        ),
+        ("POST", "/pub?topic=%zz", "hi", 400, "INVALID_REQUEST"),
+        ("POST", "/pub?topic=t", "0123456789a", 413, "MSG_TOO_BIG"),
+    ])
+    .await;
     f.post("/pub?topic=t", "0123456789").await.assert_ok("OK");
     f.nsqd.shutdown().await;
 }
@@ -453,18 +454,19 @@ async fn mpub_limits_and_topic_created_before_body_checks() {
         o.max_body_size = 12;
     })
     .await;
-    f.post("/mpub?topic=big", "0123456789abc")
-        .await
-        .assert_error(413, "BODY_TOO_BIG");
-    f.post("/mpub?topic=t", "ok\ntoolong\n")
-        .await
-        .assert_error(413, "MSG_TOO_BIG");
-    f.post("/mpub", "a")
-        .await
-        .assert_error(400, "MISSING_ARG_TOPIC");
-    f.post("/mpub?topic=b@d", "a")
-        .await
-        .assert_error(400, "INVALID_TOPIC");
+    f.assert_errors(&[
+        (
+            "POST",
+            "/mpub?topic=big",
+            "0123456789abc",
+            413,
+            "BODY_TOO_BIG",
+        ),
+        ("POST", "/mpub?topic=t", "ok\ntoolong\n", 413, "MSG_TOO_BIG"),
+        ("POST", "/mpub", "a", 400, "MISSING_ARG_TOPIC"),
+        ("POST", "/mpub?topic=b@d", "a", 400, "INVALID_TOPIC"),
+    ])
+    .await;
     let stats = f.stats("").await;
     let names: Vec<&str> = stats["topics"]
         .as_array()
@@ -486,50 +488,66 @@ async fn mpub_limits_and_topic_created_before_body_checks() {
 #[tokio::test]
 async fn topic_admin_routes() {
     let f = start().await;
-    f.post("/topic/create", "")
-        .await
-        .assert_error(400, "MISSING_ARG_TOPIC");
-    f.post("/topic/create?topic=bad!", "")
-        .await
-        .assert_error(400, "INVALID_TOPIC");
+    f.assert_errors(&[
+        ("POST", "/topic/create", "", 400, "MISSING_ARG_TOPIC"),
+        ("POST", "/topic/create?topic=bad!", "", 400, "INVALID_TOPIC"),
+    ])
+    .await;
     f.post("/topic/create?topic=t", "").await.assert_ok("");
     f.post("/topic/create?topic=t", "").await.assert_ok("");
     f.post("/pub?topic=t", "one").await.assert_ok("OK");
     f.post("/pub?topic=t", "two").await.assert_ok("OK");
     assert_eq!(f.stats("&topic=t").await["topics"][0]["depth"], 2);
 
-    f.post("/topic/empty?topic=missing", "")
-        .await
-        .assert_error(404, "TOPIC_NOT_FOUND");
-    f.post("/topic/empty?topic=bad!", "")
-        .await
-        .assert_error(400, "INVALID_TOPIC");
-    f.post("/topic/empty", "")
-        .await
-        .assert_error(400, "MISSING_ARG_TOPIC");
+    f.assert_errors(&[
+        (
+            "POST",
+            "/topic/empty?topic=missing",
+            "",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        ("POST", "/topic/empty?topic=bad!", "", 400, "INVALID_TOPIC"),
+        ("POST", "/topic/empty", "", 400, "MISSING_ARG_TOPIC"),
+    ])
+    .await;
     f.post("/topic/empty?topic=t", "").await.assert_ok("");
     assert_eq!(f.stats("&topic=t").await["topics"][0]["depth"], 0);
 
-    f.post("/topic/pause?topic=missing", "")
-        .await
-        .assert_error(404, "TOPIC_NOT_FOUND");
-    f.post("/topic/pause", "")
-        .await
-        .assert_error(400, "MISSING_ARG_TOPIC");
+    f.assert_errors(&[
+        (
+            "POST",
+            "/topic/pause?topic=missing",
+            "",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        ("POST", "/topic/pause", "", 400, "MISSING_ARG_TOPIC"),
+    ])
+    .await;
     f.post("/topic/pause?topic=t", "").await.assert_ok("");
     assert_eq!(f.stats("&topic=t").await["topics"][0]["paused"], true);
     f.post("/topic/unpause?topic=t", "").await.assert_ok("");
     assert_eq!(f.stats("&topic=t").await["topics"][0]["paused"], false);
 
-    f.post("/topic/delete?topic=missing", "")
-        .await
-        .assert_error(404, "TOPIC_NOT_FOUND");
-    f.post("/topic/delete?topic=bad!", "")
-        .await
-        .assert_error(404, "TOPIC_NOT_FOUND");
-    f.post("/topic/delete", "")
-        .await
-        .assert_error(400, "MISSING_ARG_TOPIC");
+    f.assert_errors(&[
+        (
+            "POST",
+            "/topic/delete?topic=missing",
+            "",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        (
+            "POST",
+            "/topic/delete?topic=bad!",
+            "",
+            404,
+            "TOPIC_NOT_FOUND",
+        ),
+        ("POST", "/topic/delete", "", 400, "MISSING_ARG_TOPIC"),
+    ])
+    .await;
     f.post("/topic/delete?topic=t", "").await.assert_ok("");
     assert_eq!(f.stats("").await["topics"], serde_json::json!([]));
     f.nsqd.shutdown().await;
@@ -556,24 +574,39 @@ async fn channel_admin_argument_checks() {
     f.post("/topic/create?topic=t", "").await.assert_ok("");
     for route in ["create", "delete", "empty", "pause", "unpause"] {
         let p = |q: &str| format!("/channel/{route}{q}");
-        f.post(&p(""), "")
-            .await
-            .assert_error(400, "MISSING_ARG_TOPIC");
-        f.post(&p("?topic=bad!&channel=c"), "")
-            .await
-            .assert_error(400, "INVALID_ARG_TOPIC");
-        f.post(&p("?topic=t"), "")
-            .await
-            .assert_error(400, "MISSING_ARG_CHANNEL");
-        f.post(&p("?topic=t&channel=bad!"), "")
-            .await
-            .assert_error(400, "INVALID_ARG_CHANNEL");
-        f.post(&p("?topic=missing&channel=c"), "")
-            .await
-            .assert_error(404, "TOPIC_NOT_FOUND");
-        f.post(&p("?topic=%zz"), "")
-            .await
-            .assert_error(400, "INVALID_REQUEST");
+        f.assert_errors(&[
+            ("POST", p("").as_str(), "", 400, "MISSING_ARG_TOPIC"),
+            (
+                "POST",
+                p("?topic=bad!&channel=c").as_str(),
+                "",
+                400,
+                "INVALID_ARG_TOPIC",
+            ),
+            (
+                "POST",
+                p("?topic=t").as_str(),
+                "",
+                400,
+                "MISSING_ARG_CHANNEL",
+            ),
+            (
+                "POST",
+                p("?topic=t&channel=bad!").as_str(),
+                "",
+                400,
+                "INVALID_ARG_CHANNEL",
+            ),
+            (
+                "POST",
+                p("?topic=missing&channel=c").as_str(),
+                "",
+                404,
+                "TOPIC_NOT_FOUND",
+            ),
+            ("POST", p("?topic=%zz").as_str(), "", 400, "INVALID_REQUEST"),
+        ])
+        .await;
         if route != "create" {
             f.post(&p("?topic=t&channel=missing"), "")
                 .await
