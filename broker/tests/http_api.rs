@@ -133,6 +133,11 @@ impl Fixture {
         }
     }
 
+    /// POSTs `body` to `path` and asserts a 200 reply with `expected`.
+    async fn post_ok(&self, path: &str, body: &str, expected: &str) {
+        self.post(path, body.to_owned()).await.assert_ok(expected);
+    }
+
     async fn get(&self, path: &str) -> Reply {
         self.request(reqwest::Method::GET, path, "").await
     }
@@ -344,7 +349,7 @@ async fn pub_errors_in_nsq_order() {
         ("POST", "/pub?topic=t", "0123456789a", 413, "MSG_TOO_BIG"),
     ])
     .await;
-    f.post("/pub?topic=t", "0123456789").await.assert_ok("OK");
+    f.post_ok("/pub?topic=t", "0123456789", "OK").await;
     f.nsqd.shutdown().await;
 }
 
@@ -374,14 +379,10 @@ async fn pub_defer_holds_message_as_deferred() {
     f.post("/channel/create?topic=t&channel=c", "")
         .await
         .assert_error(404, "TOPIC_NOT_FOUND");
-    f.post("/topic/create?topic=t", "").await.assert_ok("");
-    f.post("/channel/create?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
-    f.post("/pub?topic=t&defer=60000", "later")
-        .await
-        .assert_ok("OK");
-    f.post("/pub?topic=t&defer=0", "now").await.assert_ok("OK");
+    f.post_ok("/topic/create?topic=t", "", "").await;
+    f.post_ok("/channel/create?topic=t&channel=c", "", "").await;
+    f.post_ok("/pub?topic=t&defer=60000", "later", "OK").await;
+    f.post_ok("/pub?topic=t&defer=0", "now", "OK").await;
     let channel = f.channel_stats("t", "c").await;
     assert_eq!(channel["deferred_count"], 1, "{channel}");
     assert_eq!(channel["depth"], 1, "{channel}");
@@ -397,9 +398,7 @@ async fn pub_defer_holds_message_as_deferred() {
 async fn mpub_text_mode_splits_lines() {
     let f = start().await;
     let mut consumer = f.consumer("t", "c", 10).await;
-    f.post("/mpub?topic=t", "a\nb\n\nc\r\n")
-        .await
-        .assert_ok("OK");
+    f.post_ok("/mpub?topic=t", "a\nb\n\nc\r\n", "OK").await;
     let bodies: Vec<Bytes> = [
         consumer.message().await,
         consumer.message().await,
@@ -413,12 +412,10 @@ async fn mpub_text_mode_splits_lines() {
         vec![Bytes::from("a"), Bytes::from("b"), Bytes::from("c\r")]
     );
     assert_eq!(consumer.next_within(Duration::from_millis(200)).await, None);
-    f.post("/mpub?topic=t&binary=false", "x\ny")
-        .await
-        .assert_ok("OK");
+    f.post_ok("/mpub?topic=t&binary=false", "x\ny", "OK").await;
     assert_eq!(&consumer.message().await.body[..], b"x");
     assert_eq!(&consumer.message().await.body[..], b"y");
-    f.post("/mpub?topic=t", "\n\n").await.assert_ok("OK");
+    f.post_ok("/mpub?topic=t", "\n\n", "OK").await;
     f.nsqd.shutdown().await;
 }
 
@@ -493,10 +490,10 @@ async fn topic_admin_routes() {
         ("POST", "/topic/create?topic=bad!", "", 400, "INVALID_TOPIC"),
     ])
     .await;
-    f.post("/topic/create?topic=t", "").await.assert_ok("");
-    f.post("/topic/create?topic=t", "").await.assert_ok("");
-    f.post("/pub?topic=t", "one").await.assert_ok("OK");
-    f.post("/pub?topic=t", "two").await.assert_ok("OK");
+    f.post_ok("/topic/create?topic=t", "", "").await;
+    f.post_ok("/topic/create?topic=t", "", "").await;
+    f.post_ok("/pub?topic=t", "one", "OK").await;
+    f.post_ok("/pub?topic=t", "two", "OK").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["depth"], 2);
 
     f.assert_errors(&[
@@ -511,7 +508,7 @@ async fn topic_admin_routes() {
         ("POST", "/topic/empty", "", 400, "MISSING_ARG_TOPIC"),
     ])
     .await;
-    f.post("/topic/empty?topic=t", "").await.assert_ok("");
+    f.post_ok("/topic/empty?topic=t", "", "").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["depth"], 0);
 
     f.assert_errors(&[
@@ -525,9 +522,9 @@ async fn topic_admin_routes() {
         ("POST", "/topic/pause", "", 400, "MISSING_ARG_TOPIC"),
     ])
     .await;
-    f.post("/topic/pause?topic=t", "").await.assert_ok("");
+    f.post_ok("/topic/pause?topic=t", "", "").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["paused"], true);
-    f.post("/topic/unpause?topic=t", "").await.assert_ok("");
+    f.post_ok("/topic/unpause?topic=t", "", "").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["paused"], false);
 
     f.assert_errors(&[
@@ -548,7 +545,7 @@ async fn topic_admin_routes() {
         ("POST", "/topic/delete", "", 400, "MISSING_ARG_TOPIC"),
     ])
     .await;
-    f.post("/topic/delete?topic=t", "").await.assert_ok("");
+    f.post_ok("/topic/delete?topic=t", "", "").await;
     assert_eq!(f.stats("").await["topics"], serde_json::json!([]));
     f.nsqd.shutdown().await;
 }
@@ -557,11 +554,11 @@ async fn topic_admin_routes() {
 async fn topic_pause_holds_messages_in_topic() {
     let f = start().await;
     let mut consumer = f.consumer("t", "c", 10).await;
-    f.post("/topic/pause?topic=t", "").await.assert_ok("");
-    f.post("/pub?topic=t", "held").await.assert_ok("OK");
+    f.post_ok("/topic/pause?topic=t", "", "").await;
+    f.post_ok("/pub?topic=t", "held", "OK").await;
     assert_eq!(consumer.next_within(Duration::from_millis(300)).await, None);
     assert_eq!(f.stats("&topic=t").await["topics"][0]["depth"], 1);
-    f.post("/topic/unpause?topic=t", "").await.assert_ok("");
+    f.post_ok("/topic/unpause?topic=t", "", "").await;
     assert_eq!(&consumer.message().await.body[..], b"held");
     f.nsqd.shutdown().await;
 }
@@ -571,7 +568,7 @@ async fn topic_pause_holds_messages_in_topic() {
 #[tokio::test]
 async fn channel_admin_argument_checks() {
     let f = start().await;
-    f.post("/topic/create?topic=t", "").await.assert_ok("");
+    f.post_ok("/topic/create?topic=t", "", "").await;
     for route in ["create", "delete", "empty", "pause", "unpause"] {
         let p = |q: &str| format!("/channel/{route}{q}");
         f.assert_errors(&[
@@ -613,17 +610,11 @@ async fn channel_admin_argument_checks() {
                 .assert_error(404, "CHANNEL_NOT_FOUND");
         }
     }
-    f.post("/channel/create?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
-    f.post("/channel/create?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
+    f.post_ok("/channel/create?topic=t&channel=c", "", "").await;
+    f.post_ok("/channel/create?topic=t&channel=c", "", "").await;
     let channels = &f.stats("&topic=t").await["topics"][0]["channels"];
     assert_eq!(channels.as_array().unwrap().len(), 1);
-    f.post("/channel/delete?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
+    f.post_ok("/channel/delete?topic=t&channel=c", "", "").await;
     assert_eq!(
         f.stats("&topic=t").await["topics"][0]["channels"],
         serde_json::json!([])
@@ -635,20 +626,17 @@ async fn channel_admin_argument_checks() {
 async fn channel_pause_stops_delivery_until_unpause() {
     let f = start().await;
     let mut consumer = f.consumer("t", "c", 10).await;
-    f.post("/channel/pause?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
-    f.post("/pub?topic=t", "one").await.assert_ok("OK");
-    f.post("/pub?topic=t", "two").await.assert_ok("OK");
+    f.post_ok("/channel/pause?topic=t&channel=c", "", "").await;
+    f.post_ok("/pub?topic=t", "one", "OK").await;
+    f.post_ok("/pub?topic=t", "two", "OK").await;
     assert_eq!(consumer.next_within(Duration::from_millis(300)).await, None);
     let channel = f.channel_stats("t", "c").await;
     assert_eq!(
         (channel["depth"].clone(), channel["paused"].clone()),
         (2.into(), true.into())
     );
-    f.post("/channel/unpause?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
+    f.post_ok("/channel/unpause?topic=t&channel=c", "", "")
+        .await;
     assert_eq!(&consumer.message().await.body[..], b"one");
     assert_eq!(&consumer.message().await.body[..], b"two");
     assert_eq!(f.channel_stats("t", "c").await["paused"], false);
@@ -659,16 +647,14 @@ async fn channel_pause_stops_delivery_until_unpause() {
 async fn channel_empty_drops_queued_and_in_flight() {
     let f = start().await;
     let mut consumer = f.consumer("t", "c", 1).await;
-    f.post("/mpub?topic=t", "1\n2\n3\n4").await.assert_ok("OK");
+    f.post_ok("/mpub?topic=t", "1\n2\n3\n4", "OK").await;
     let in_flight = consumer.message().await;
     let channel = f.channel_stats("t", "c").await;
     assert_eq!(
         (channel["depth"].clone(), channel["in_flight_count"].clone()),
         (3.into(), 1.into())
     );
-    f.post("/channel/empty?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
+    f.post_ok("/channel/empty?topic=t&channel=c", "", "").await;
     let channel = f.channel_stats("t", "c").await;
     assert_eq!(
         (channel["depth"].clone(), channel["in_flight_count"].clone()),
@@ -686,9 +672,7 @@ async fn channel_empty_drops_queued_and_in_flight() {
 async fn channel_delete_closes_subscribed_consumer() {
     let f = start().await;
     let mut consumer = f.consumer("t", "c", 1).await;
-    f.post("/channel/delete?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
+    f.post_ok("/channel/delete?topic=t&channel=c", "", "").await;
     assert!(consumer.closed().await, "consumer socket closed");
     f.nsqd.shutdown().await;
 }
@@ -806,7 +790,7 @@ async fn stats_json_shape_and_filters() {
         producer.next().await,
         Some(Frame::Response(Bytes::from_static(b"OK")))
     );
-    f.post("/topic/create?topic=other", "").await.assert_ok("");
+    f.post_ok("/topic/create?topic=other", "", "").await;
 
     let raw = f.get("/stats?format=json").await;
     assert_eq!(raw.status, 200);
@@ -954,13 +938,9 @@ async fn stats_text_format() {
     assert!(empty.body.contains("\nHealth: OK\n"));
     assert!(empty.body.contains("\nTopics: None\n"));
     assert!(empty.body.ends_with("\nProducers: None\n"));
-    f.post("/pub?topic=t", "x").await.assert_ok("OK");
-    f.post("/channel/create?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
-    f.post("/channel/pause?topic=t&channel=c", "")
-        .await
-        .assert_ok("");
+    f.post_ok("/pub?topic=t", "x", "OK").await;
+    f.post_ok("/channel/create?topic=t&channel=c", "", "").await;
+    f.post_ok("/channel/pause?topic=t&channel=c", "", "").await;
     // the topic hands its backlog to the new channel asynchronously
     let mut text = String::new();
     for _ in 0..100 {
