@@ -122,12 +122,11 @@ impl Fixture {
         self.request(reqwest::Method::POST, path, body).await
     }
 
-    /// For each `(method, path, body, status, message)`, in order: the request gets that V1
-    /// error reply.
-    async fn assert_errors(&self, cases: &[(&str, &str, &str, u16, &str)]) {
-        for &(method, path, body, status, message) in cases {
-            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let reply = self.request(method, path, body.to_owned()).await;
+    /// For each `(path, body, status, message)`, in order: `method` on `path` with `body` gets
+    /// that V1 error reply.
+    async fn assert_errors(&self, method: reqwest::Method, cases: &[(&str, &str, u16, &str)]) {
+        for &(path, body, status, message) in cases {
+            let reply = self.request(method.clone(), path, body.to_owned()).await;
             assert_eq!(reply.status, status, "{path}");
             reply.assert_error(status, message);
         }
@@ -295,20 +294,28 @@ async fn info_reports_version_ports_and_limits_in_go_order() {
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods() {
     let f = start().await;
-    f.assert_errors(&[
-        ("GET", "/nope", "", 404, "NOT_FOUND"),
-        ("POST", "/put?topic=t", "x", 404, "NOT_FOUND"),
-        ("POST", "/create_topic?topic=t", "", 404, "NOT_FOUND"),
-        ("GET", "/pub?topic=t", "", 405, "METHOD_NOT_ALLOWED"),
-        (
-            "GET",
-            "/topic/create?topic=t",
-            "",
-            405,
-            "METHOD_NOT_ALLOWED",
-        ),
-        ("POST", "/stats", "", 405, "METHOD_NOT_ALLOWED"),
-    ])
+    f.assert_errors(reqwest::Method::GET, &[("/nope", "", 404, "NOT_FOUND")])
+        .await;
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[
+            ("/put?topic=t", "x", 404, "NOT_FOUND"),
+            ("/create_topic?topic=t", "", 404, "NOT_FOUND"),
+        ],
+    )
+    .await;
+    f.assert_errors(
+        reqwest::Method::GET,
+        &[
+            ("/pub?topic=t", "", 405, "METHOD_NOT_ALLOWED"),
+            ("/topic/create?topic=t", "", 405, "METHOD_NOT_ALLOWED"),
+        ],
+    )
+    .await;
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[("/stats", "", 405, "METHOD_NOT_ALLOWED")],
+    )
     .await;
     f.nsqd.shutdown().await;
 }
@@ -330,24 +337,21 @@ async fn pub_ok_and_delivered_byte_exact() {
 #[tokio::test]
 async fn pub_errors_in_nsq_order() {
     let f = start_with(|o| o.max_msg_size = 10).await;
-    f.assert_errors(&[
-        ("POST", "/pub", "hi", 400, "MISSING_ARG_TOPIC"),
-        ("POST", "/pub?topic=t", "", 400, "MSG_EMPTY"),
-        ("POST", "/pub", "", 400, "MSG_EMPTY"),
-        ("POST", "/pub?topic=bad!", "hi", 400, "INVALID_TOPIC"),
-        ("POST", "/pub?topic=", "hi", 400, "INVALID_TOPIC"),
-        ("POST", "/pub?topic=t&defer=-1", "hi", 400, "INVALID_DEFER"),
-        ("POST", "/pub?topic=t&defer=x", "hi", 400, "INVALID_DEFER"),
-        (
-            "POST",
-            "/pub?topic=t&defer=3600001",
-            "hi",
-            400,
-            "INVALID_DEFER",
-        ),
-        ("POST", "/pub?topic=%zz", "hi", 400, "INVALID_REQUEST"),
-        ("POST", "/pub?topic=t", "0123456789a", 413, "MSG_TOO_BIG"),
-    ])
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[
+            ("/pub", "hi", 400, "MISSING_ARG_TOPIC"),
+            ("/pub?topic=t", "", 400, "MSG_EMPTY"),
+            ("/pub", "", 400, "MSG_EMPTY"),
+            ("/pub?topic=bad!", "hi", 400, "INVALID_TOPIC"),
+            ("/pub?topic=", "hi", 400, "INVALID_TOPIC"),
+            ("/pub?topic=t&defer=-1", "hi", 400, "INVALID_DEFER"),
+            ("/pub?topic=t&defer=x", "hi", 400, "INVALID_DEFER"),
+            ("/pub?topic=t&defer=3600001", "hi", 400, "INVALID_DEFER"),
+            ("/pub?topic=%zz", "hi", 400, "INVALID_REQUEST"),
+            ("/pub?topic=t", "0123456789a", 413, "MSG_TOO_BIG"),
+        ],
+    )
     .await;
     f.post_ok("/pub?topic=t", "0123456789", "OK").await;
     f.nsqd.shutdown().await;
@@ -451,18 +455,15 @@ async fn mpub_limits_and_topic_created_before_body_checks() {
         o.max_body_size = 12;
     })
     .await;
-    f.assert_errors(&[
-        (
-            "POST",
-            "/mpub?topic=big",
-            "0123456789abc",
-            413,
-            "BODY_TOO_BIG",
-        ),
-        ("POST", "/mpub?topic=t", "ok\ntoolong\n", 413, "MSG_TOO_BIG"),
-        ("POST", "/mpub", "a", 400, "MISSING_ARG_TOPIC"),
-        ("POST", "/mpub?topic=b@d", "a", 400, "INVALID_TOPIC"),
-    ])
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[
+            ("/mpub?topic=big", "0123456789abc", 413, "BODY_TOO_BIG"),
+            ("/mpub?topic=t", "ok\ntoolong\n", 413, "MSG_TOO_BIG"),
+            ("/mpub", "a", 400, "MISSING_ARG_TOPIC"),
+            ("/mpub?topic=b@d", "a", 400, "INVALID_TOPIC"),
+        ],
+    )
     .await;
     let stats = f.stats("").await;
     let names: Vec<&str> = stats["topics"]
@@ -485,10 +486,13 @@ async fn mpub_limits_and_topic_created_before_body_checks() {
 #[tokio::test]
 async fn topic_admin_routes() {
     let f = start().await;
-    f.assert_errors(&[
-        ("POST", "/topic/create", "", 400, "MISSING_ARG_TOPIC"),
-        ("POST", "/topic/create?topic=bad!", "", 400, "INVALID_TOPIC"),
-    ])
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[
+            ("/topic/create", "", 400, "MISSING_ARG_TOPIC"),
+            ("/topic/create?topic=bad!", "", 400, "INVALID_TOPIC"),
+        ],
+    )
     .await;
     f.post_ok("/topic/create?topic=t", "", "").await;
     f.post_ok("/topic/create?topic=t", "", "").await;
@@ -496,54 +500,39 @@ async fn topic_admin_routes() {
     f.post_ok("/pub?topic=t", "two", "OK").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["depth"], 2);
 
-    f.assert_errors(&[
-        (
-            "POST",
-            "/topic/empty?topic=missing",
-            "",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
-        ("POST", "/topic/empty?topic=bad!", "", 400, "INVALID_TOPIC"),
-        ("POST", "/topic/empty", "", 400, "MISSING_ARG_TOPIC"),
-    ])
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[
+            ("/topic/empty?topic=missing", "", 404, "TOPIC_NOT_FOUND"),
+            ("/topic/empty?topic=bad!", "", 400, "INVALID_TOPIC"),
+            ("/topic/empty", "", 400, "MISSING_ARG_TOPIC"),
+        ],
+    )
     .await;
     f.post_ok("/topic/empty?topic=t", "", "").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["depth"], 0);
 
-    f.assert_errors(&[
-        (
-            "POST",
-            "/topic/pause?topic=missing",
-            "",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
-        ("POST", "/topic/pause", "", 400, "MISSING_ARG_TOPIC"),
-    ])
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[
+            ("/topic/pause?topic=missing", "", 404, "TOPIC_NOT_FOUND"),
+            ("/topic/pause", "", 400, "MISSING_ARG_TOPIC"),
+        ],
+    )
     .await;
     f.post_ok("/topic/pause?topic=t", "", "").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["paused"], true);
     f.post_ok("/topic/unpause?topic=t", "", "").await;
     assert_eq!(f.stats("&topic=t").await["topics"][0]["paused"], false);
 
-    f.assert_errors(&[
-        (
-            "POST",
-            "/topic/delete?topic=missing",
-            "",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
-        (
-            "POST",
-            "/topic/delete?topic=bad!",
-            "",
-            404,
-            "TOPIC_NOT_FOUND",
-        ),
-        ("POST", "/topic/delete", "", 400, "MISSING_ARG_TOPIC"),
-    ])
+    f.assert_errors(
+        reqwest::Method::POST,
+        &[
+            ("/topic/delete?topic=missing", "", 404, "TOPIC_NOT_FOUND"),
+            ("/topic/delete?topic=bad!", "", 404, "TOPIC_NOT_FOUND"),
+            ("/topic/delete", "", 400, "MISSING_ARG_TOPIC"),
+        ],
+    )
     .await;
     f.post_ok("/topic/delete?topic=t", "", "").await;
     assert_eq!(f.stats("").await["topics"], serde_json::json!([]));
@@ -571,39 +560,17 @@ async fn channel_admin_argument_checks() {
     f.post_ok("/topic/create?topic=t", "", "").await;
     for route in ["create", "delete", "empty", "pause", "unpause"] {
         let p = |q: &str| format!("/channel/{route}{q}");
-        f.assert_errors(&[
-            ("POST", p("").as_str(), "", 400, "MISSING_ARG_TOPIC"),
-            (
-                "POST",
-                p("?topic=bad!&channel=c").as_str(),
-                "",
-                400,
-                "INVALID_ARG_TOPIC",
-            ),
-            (
-                "POST",
-                p("?topic=t").as_str(),
-                "",
-                400,
-                "MISSING_ARG_CHANNEL",
-            ),
-            (
-                "POST",
-                p("?topic=t&channel=bad!").as_str(),
-                "",
-                400,
-                "INVALID_ARG_CHANNEL",
-            ),
-            (
-                "POST",
-                p("?topic=missing&channel=c").as_str(),
-                "",
-                404,
-                "TOPIC_NOT_FOUND",
-            ),
-            ("POST", p("?topic=%zz").as_str(), "", 400, "INVALID_REQUEST"),
-        ])
-        .await;
+        let cases = [
+            ("", 400, "MISSING_ARG_TOPIC"),
+            ("?topic=bad!&channel=c", 400, "INVALID_ARG_TOPIC"),
+            ("?topic=t", 400, "MISSING_ARG_CHANNEL"),
+            ("?topic=t&channel=bad!", 400, "INVALID_ARG_CHANNEL"),
+            ("?topic=missing&channel=c", 404, "TOPIC_NOT_FOUND"),
+            ("?topic=%zz", 400, "INVALID_REQUEST"),
+        ];
+        for (query, status, message) in cases {
+            f.post(&p(query), "").await.assert_error(status, message);
+        }
         if route != "create" {
             f.post(&p("?topic=t&channel=missing"), "")
                 .await
