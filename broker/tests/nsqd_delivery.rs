@@ -199,26 +199,23 @@ async fn two_consumers_split_ten_thousand_messages_without_loss_or_duplicates() 
     );
     a.expect_silence(200).await;
     b.expect_silence(50).await;
-    let stats = nsqd.context().stats(&Default::default());
-    assert_eq!(stats[0].channels[0].in_flight_count, 0);
-    assert_eq!(stats[0].channels[0].depth, 0);
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.in_flight_count, 0);
+    assert_eq!(channel.depth, 0);
 }
 
 #[tokio::test]
 async fn backlog_flows_to_first_channel() {
     let nsqd = start().await;
     publish(nsqd.tcp_addr(), "fresh", &["1", "2", "3", "4", "5"]).await;
-    assert_eq!(nsqd.context().stats(&Default::default())[0].depth, 5);
+    assert_eq!(first_topic(&nsqd).depth, 5);
     let mut consumer = Client::consumer(nsqd.tcp_addr(), "fresh", "c", 10).await;
-    let mut bodies = Vec::new();
-    for _ in 0..5 {
-        bodies.push(consumer.next_message().await.body);
-    }
+    let bodies = consumer.next_bodies(5).await;
     assert_eq!(
         bodies,
         ["1", "2", "3", "4", "5"].map(|s| Bytes::from_static(s.as_bytes()))
     );
-    assert_eq!(nsqd.context().stats(&Default::default())[0].depth, 0);
+    assert_eq!(first_topic(&nsqd).depth, 0);
 }
 
 #[tokio::test]
@@ -245,8 +242,8 @@ async fn requeue_twice_shows_attempts_three() {
     assert_eq!(third.attempts, 3);
     assert_eq!(third.id, first.id);
     assert_eq!(third.timestamp, first.timestamp);
-    let stats = nsqd.context().stats(&Default::default());
-    assert_eq!(stats[0].channels[0].requeue_count, 2);
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.requeue_count, 2);
 }
 
 #[tokio::test]
@@ -277,9 +274,9 @@ async fn sample_rate_drops_part_of_the_stream() {
     }
     // Each message is kept with probability 2/100; everything else is consumed.
     assert!(received < 200, "received {received}");
-    let stats = nsqd.context().stats(&Default::default());
-    assert_eq!(stats[0].channels[0].depth, 0);
-    assert_eq!(stats[0].channels[0].in_flight_count, received);
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.depth, 0);
+    assert_eq!(channel.in_flight_count, received);
 }
 
 #[tokio::test]

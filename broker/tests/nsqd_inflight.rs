@@ -114,9 +114,9 @@ async fn req_above_max_is_clamped_and_deferred() {
     .await;
     c.send(&Command::Nop).await;
     c.expect_silence(200).await;
-    let stats = nsqd.context().stats(&Default::default());
-    assert_eq!(stats[0].channels[0].deferred_count, 1);
-    assert_eq!(stats[0].channels[0].requeue_count, 1);
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.deferred_count, 1);
+    assert_eq!(channel.requeue_count, 1);
 }
 
 #[tokio::test]
@@ -160,8 +160,8 @@ async fn in_flight_timeout_redelivers_to_another_consumer() {
     .await;
     a.send(&Command::Nop).await;
     a.expect_silence(100).await;
-    let stats = nsqd.context().stats(&Default::default());
-    assert_eq!(stats[0].channels[0].timeout_count, 1);
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.timeout_count, 1);
 }
 
 #[tokio::test]
@@ -178,9 +178,9 @@ async fn touch_extends_the_deadline() {
     c.send(&Command::Fin(m.id)).await;
     c.send(&Command::Nop).await;
     c.expect_silence(300).await;
-    let stats = nsqd.context().stats(&Default::default());
-    assert_eq!(stats[0].channels[0].timeout_count, 0);
-    assert_eq!(stats[0].channels[0].in_flight_count, 0);
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.timeout_count, 0);
+    assert_eq!(channel.in_flight_count, 0);
 }
 
 #[tokio::test]
@@ -226,11 +226,11 @@ async fn cls_stops_delivery_but_allows_fin() {
     c.send(&Command::Fin(m.id)).await;
     c.send(&Command::Nop).await;
     c.expect_silence(300).await;
-    let stats = nsqd.context().stats(&StatsFilterAll::all());
-    let client = &stats[0].channels[0].clients.as_ref().unwrap()[0];
+    let channel = first_channel(&nsqd);
+    let client = &channel.clients.as_ref().unwrap()[0];
     assert_eq!(client.state, 4);
     assert_eq!(client.finish_count, 1);
-    assert_eq!(stats[0].channels[0].depth, 1);
+    assert_eq!(channel.depth, 1);
 }
 
 #[tokio::test]
@@ -246,14 +246,4 @@ async fn nop_never_replies() {
     c.expect_response_data().await;
     c.send(&Command::Nop).await;
     c.expect_silence(100).await;
-}
-
-struct StatsFilterAll;
-impl StatsFilterAll {
-    fn all() -> broker::nsqd::stats::StatsFilter {
-        broker::nsqd::stats::StatsFilter {
-            include_clients: true,
-            ..Default::default()
-        }
-    }
 }

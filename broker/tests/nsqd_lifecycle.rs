@@ -12,13 +12,6 @@ use common::*;
 use nsq_wire::command::Command;
 use nsq_wire::identify::IdentifyRequest;
 
-fn with_clients() -> StatsFilter {
-    StatsFilter {
-        include_clients: true,
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn channel_pause_stops_delivery_until_unpause() {
     let nsqd = start().await;
@@ -29,9 +22,9 @@ async fn channel_pause_stops_delivery_until_unpause() {
     ctx.channel("t", "c").unwrap().pause();
     publish(nsqd.tcp_addr(), "t", &["a", "b"]).await;
     c.expect_silence(300).await;
-    let stats = ctx.stats(&Default::default());
-    assert!(stats[0].channels[0].paused);
-    assert_eq!(stats[0].channels[0].depth, 2);
+    let channel = first_channel(&nsqd);
+    assert!(channel.paused);
+    assert_eq!(channel.depth, 2);
     ctx.channel("t", "c").unwrap().unpause();
     c.next_message().await;
     c.next_message().await;
@@ -45,9 +38,9 @@ async fn topic_pause_holds_messages_in_the_topic() {
     ctx.topic("t").unwrap().pause();
     publish(nsqd.tcp_addr(), "t", &["a"]).await;
     c.expect_silence(300).await;
-    let stats = ctx.stats(&Default::default());
-    assert!(stats[0].paused);
-    assert_eq!(stats[0].depth, 1);
+    let topic = first_topic(&nsqd);
+    assert!(topic.paused);
+    assert_eq!(topic.depth, 1);
     ctx.topic("t").unwrap().unpause();
     assert_eq!(&c.next_message().await.body[..], b"a");
 }
@@ -60,13 +53,10 @@ async fn channel_empty_drops_queued_and_in_flight() {
     publish(nsqd.tcp_addr(), "t", &["1", "2", "3", "4"]).await;
     let m = c.next_message().await;
     ctx.channel("t", "c").unwrap().empty().unwrap();
-    let stats = ctx.stats(&with_clients());
-    assert_eq!(stats[0].channels[0].depth, 0);
-    assert_eq!(stats[0].channels[0].in_flight_count, 0);
-    assert_eq!(
-        stats[0].channels[0].clients.as_ref().unwrap()[0].in_flight_count,
-        0
-    );
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.depth, 0);
+    assert_eq!(channel.in_flight_count, 0);
+    assert_eq!(channel.clients.as_ref().unwrap()[0].in_flight_count, 0);
     c.send(&Command::Fin(m.id)).await;
     c.expect_error(&format!(
         "E_FIN_FAILED FIN {} failed ID not in flight",
@@ -82,7 +72,7 @@ async fn topic_empty_drops_only_the_topic_backlog() {
     let nsqd = start().await;
     publish(nsqd.tcp_addr(), "t", &["1", "2"]).await;
     nsqd.context().topic("t").unwrap().empty().unwrap();
-    assert_eq!(nsqd.context().stats(&Default::default())[0].depth, 0);
+    assert_eq!(first_topic(&nsqd).depth, 0);
 }
 
 #[tokio::test]
@@ -135,9 +125,9 @@ async fn topic_delete_closes_consumers_and_recreates_empty() {
     ));
     let mut p = Client::connect(nsqd.tcp_addr()).await;
     p.publish("t", "new").await;
-    let stats = ctx.stats(&Default::default());
-    assert_eq!(stats[0].message_count, 1);
-    assert!(stats[0].channels.is_empty());
+    let topic = first_topic(&nsqd);
+    assert_eq!(topic.message_count, 1);
+    assert!(topic.channels.is_empty());
 }
 
 #[tokio::test]
@@ -181,10 +171,7 @@ async fn engine_publish_api_and_channel_creation() {
     ctx.publish_deferred("t", Bytes::from_static(b"four"), Duration::from_millis(200))
         .unwrap();
     let mut c = Client::consumer(nsqd.tcp_addr(), "t", "c", 10).await;
-    let mut bodies = Vec::new();
-    for _ in 0..4 {
-        bodies.push(c.next_message().await.body);
-    }
+    let bodies = c.next_bodies(4).await;
     assert_eq!(
         bodies,
         ["one", "two", "three", "four"].map(|s| Bytes::from_static(s.as_bytes()))
@@ -209,14 +196,14 @@ async fn client_stats_reflect_identify() {
     c.send(&Command::Rdy(7)).await;
     c.send(&Command::Nop).await;
     eventually(|| {
-        nsqd.context().stats(&with_clients())[0].channels[0]
+        nsqd.context().stats(&all_stats())[0].channels[0]
             .clients
             .as_ref()
             .is_some_and(|c| c[0].ready_count == 7)
     })
     .await;
-    let stats = nsqd.context().stats(&with_clients());
-    let client = &stats[0].channels[0].clients.as_ref().unwrap()[0];
+    let channel = first_channel(&nsqd);
+    let client = &channel.clients.as_ref().unwrap()[0];
     assert_eq!(client.client_id, "worker-1");
     assert_eq!(client.hostname, "box");
     assert_eq!(client.user_agent, "test/1.0");

@@ -183,9 +183,9 @@ async fn dpub_is_not_delivered_early() {
     })
     .await;
     c.expect_ok().await;
-    let stats = nsqd.context().stats(&all_stats());
-    assert_eq!(stats[0].channels[0].deferred_count, 1);
-    assert_eq!(stats[0].channels[0].depth, 0);
+    let channel = first_channel(&nsqd);
+    assert_eq!(channel.deferred_count, 1);
+    assert_eq!(channel.depth, 0);
     let msg = consumer.next_message().await;
     assert!(sent.elapsed() >= Duration::from_millis(1000));
     assert_eq!(&msg.body[..], b"later");
@@ -208,9 +208,9 @@ async fn ephemeral_topic_overflow_is_dropped_but_acknowledged() {
     for i in 0..20 {
         c.publish("e#ephemeral", &format!("m{i}")).await;
     }
-    let stats = nsqd.context().stats(&all_stats());
-    assert_eq!(stats[0].message_count, 20);
-    assert_eq!(stats[0].channels[0].depth, 10);
+    let topic = first_topic(&nsqd);
+    assert_eq!(topic.message_count, 20);
+    assert_eq!(topic.channels[0].depth, 10);
 }
 
 #[tokio::test]
@@ -221,10 +221,7 @@ async fn durable_overflow_without_disk_keeps_every_message() {
         c.publish("t", &format!("m{i}")).await;
     }
     let mut consumer = Client::consumer(nsqd.tcp_addr(), "t", "c", 20).await;
-    let mut bodies = Vec::new();
-    for _ in 0..12 {
-        bodies.push(consumer.next_message().await.body);
-    }
+    let mut bodies = consumer.next_bodies(12).await;
     bodies.sort();
     let mut expected: Vec<Bytes> = (0..12).map(|i| Bytes::from(format!("m{i}"))).collect();
     expected.sort();

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use broker::nsqd::stats::StatsFilter;
+use broker::nsqd::stats::{ChannelStats, StatsFilter, TopicStats};
 use broker::nsqd::{Nsqd, NsqdOptions};
 use bytes::{Bytes, BytesMut};
 use embedded::*;
@@ -47,6 +47,16 @@ pub fn all_stats() -> StatsFilter {
         include_clients: true,
         ..Default::default()
     }
+}
+
+/// The stats (clients included) of `nsqd`'s first topic.
+pub fn first_topic(nsqd: &Nsqd) -> TopicStats {
+    nsqd.context().stats(&all_stats()).swap_remove(0)
+}
+
+/// The stats (clients included) of the first channel of `nsqd`'s first topic.
+pub fn first_channel(nsqd: &Nsqd) -> ChannelStats {
+    first_topic(nsqd).channels.swap_remove(0)
 }
 
 /// Asserts that no topic of `nsqd` has received a message.
@@ -268,6 +278,15 @@ impl Client {
             Some(Frame::Message(msg)) => msg,
             other => panic!("expected a message, got {other:?}"),
         }
+    }
+
+    /// The bodies of the next `n` messages, in arrival order.
+    pub async fn next_bodies(&mut self, n: usize) -> Vec<Bytes> {
+        let mut bodies = Vec::with_capacity(n);
+        for _ in 0..n {
+            bodies.push(self.next_message().await.body);
+        }
+        bodies
     }
 
     pub async fn sub(&mut self, topic: &str, channel: &str) {
