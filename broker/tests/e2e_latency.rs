@@ -28,11 +28,7 @@ async fn consume(c: &mut Client, n: usize, requeue_last: bool) {
         let msg = c.next_message().await;
         tokio::time::sleep(HOLD).await;
         if requeue_last && i == n - 1 {
-            c.send(&Command::Req {
-                id: msg.id,
-                timeout_ms: 60_000,
-            })
-            .await;
+            c.req(msg.id, 60_000).await;
         } else {
             c.send(&Command::Fin(msg.id)).await;
         }

@@ -224,20 +224,10 @@ async fn requeue_twice_shows_attempts_three() {
     let mut consumer = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
     publish(nsqd.tcp_addr(), "t", &["again"]).await;
     let first = consumer.next_message().await;
-    consumer
-        .send(&Command::Req {
-            id: first.id,
-            timeout_ms: 0,
-        })
-        .await;
+    consumer.req(first.id, 0).await;
     let second = consumer.next_message().await;
     assert_eq!(second.attempts, 2);
-    consumer
-        .send(&Command::Req {
-            id: second.id,
-            timeout_ms: 0,
-        })
-        .await;
+    consumer.req(second.id, 0).await;
     let third = consumer.next_message().await;
     assert_eq!(third.attempts, 3);
     assert_eq!(third.id, first.id);

@@ -41,11 +41,7 @@ async fn fin_of_unknown_id_is_not_fatal() {
     c.send(&Command::Touch(zero)).await;
     c.expect_error("E_TOUCH_FAILED TOUCH 0000000000000000 failed ID not in flight")
         .await;
-    c.send(&Command::Req {
-        id: zero,
-        timeout_ms: 0,
-    })
-    .await;
+    c.req(zero, 0).await;
     c.expect_error("E_REQ_FAILED REQ 0000000000000000 failed ID not in flight")
         .await;
     c.send(&Command::Nop).await;
@@ -107,11 +103,7 @@ async fn req_above_max_is_clamped_and_deferred() {
     let mut c = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
     publish(nsqd.tcp_addr(), "t", &["x"]).await;
     let m = c.next_message().await;
-    c.send(&Command::Req {
-        id: m.id,
-        timeout_ms: 99_999_999,
-    })
-    .await;
+    c.req(m.id, 99_999_999).await;
     c.send(&Command::Nop).await;
     c.expect_silence(200).await;
     let channel = first_channel(&nsqd);
@@ -126,11 +118,7 @@ async fn req_with_delay_redelivers_after_delay() {
     publish(nsqd.tcp_addr(), "t", &["x"]).await;
     let m = c.next_message().await;
     let sent = Instant::now();
-    c.send(&Command::Req {
-        id: m.id,
-        timeout_ms: 500,
-    })
-    .await;
+    c.req(m.id, 500).await;
     let again = c.next_message().await;
     assert!(sent.elapsed() >= Duration::from_millis(500));
     assert_eq!(again.id, m.id);

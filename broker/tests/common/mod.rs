@@ -280,6 +280,11 @@ impl Client {
         }
     }
 
+    /// Sends `REQ <id> <timeout_ms>` (no reply is expected).
+    pub async fn req(&mut self, id: nsq_wire::message::MessageId, timeout_ms: u64) {
+        self.send(&Command::Req { id, timeout_ms }).await;
+    }
+
     /// The bodies of the next `n` messages, in arrival order.
     pub async fn next_bodies(&mut self, n: usize) -> Vec<Bytes> {
         let mut bodies = Vec::with_capacity(n);
