@@ -287,31 +287,20 @@ fn put_config_log_level_changes_the_running_level() {
         &data,
     ]);
     let http = daemon.http.as_str();
-    assert_eq!(
-        request(http, "GET", "/config/log_level", ""),
-        (200, "2".into())
-    );
-    assert_eq!(
-        request(http, "PUT", "/config/log_level", "warn"),
-        (200, "3".into())
-    );
-    // at warn, creating a topic logs nothing
-    assert_eq!(
-        post(http, "/topic/create?topic=quiet", ""),
-        (200, String::new())
-    );
-    assert_eq!(
-        request(http, "PUT", "/config/log_level", "INFO"),
-        (200, "2".into())
-    );
-    assert_eq!(
-        request(http, "GET", "/config/log_level", ""),
-        (200, "2".into())
-    );
-    assert_eq!(
-        post(http, "/topic/create?topic=loud", ""),
-        (200, String::new())
-    );
+    // (method, path, body, expected 200 reply), in order; at warn, creating a topic logs
+    // nothing.
+    let steps = [
+        ("GET", "/config/log_level", "", "2"),
+        ("PUT", "/config/log_level", "warn", "3"),
+        ("POST", "/topic/create?topic=quiet", "", ""),
+        ("PUT", "/config/log_level", "INFO", "2"),
+        ("GET", "/config/log_level", "", "2"),
+        ("POST", "/topic/create?topic=loud", "", ""),
+    ];
+    for (method, path, body, expected) in steps {
+        let reply = request(http, method, path, body);
+        assert_eq!(reply, (200, expected.to_owned()), "{method} {path}");
+    }
     let mut created = Vec::new();
     while created.is_empty() {
         let line = daemon
