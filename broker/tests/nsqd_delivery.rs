@@ -221,9 +221,7 @@ async fn backlog_flows_to_first_channel() {
 #[tokio::test]
 async fn requeue_twice_shows_attempts_three() {
     let nsqd = start().await;
-    let mut consumer = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
-    publish(nsqd.tcp_addr(), "t", &["again"]).await;
-    let first = consumer.next_message().await;
+    let (mut consumer, first) = Client::with_one_message(nsqd.tcp_addr(), "again").await;
     consumer.req(first.id, 0).await;
     let second = consumer.next_message().await;
     assert_eq!(second.attempts, 2);

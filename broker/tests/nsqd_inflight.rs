@@ -100,9 +100,7 @@ async fn fin_req_touch_fatal_errors() {
 #[tokio::test]
 async fn req_above_max_is_clamped_and_deferred() {
     let nsqd = start().await;
-    let mut c = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
-    publish(nsqd.tcp_addr(), "t", &["x"]).await;
-    let m = c.next_message().await;
+    let (mut c, m) = Client::with_one_message(nsqd.tcp_addr(), "x").await;
     c.req(m.id, 99_999_999).await;
     c.send(&Command::Nop).await;
     c.expect_silence(200).await;
@@ -114,9 +112,7 @@ async fn req_above_max_is_clamped_and_deferred() {
 #[tokio::test]
 async fn req_with_delay_redelivers_after_delay() {
     let nsqd = start().await;
-    let mut c = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
-    publish(nsqd.tcp_addr(), "t", &["x"]).await;
-    let m = c.next_message().await;
+    let (mut c, m) = Client::with_one_message(nsqd.tcp_addr(), "x").await;
     let sent = Instant::now();
     c.req(m.id, 500).await;
     let again = c.next_message().await;
@@ -204,9 +200,7 @@ async fn disconnect_leaves_message_in_flight_until_timeout() {
 #[tokio::test]
 async fn cls_stops_delivery_but_allows_fin() {
     let nsqd = start().await;
-    let mut c = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
-    publish(nsqd.tcp_addr(), "t", &["one"]).await;
-    let m = c.next_message().await;
+    let (mut c, m) = Client::with_one_message(nsqd.tcp_addr(), "one").await;
     c.send(&Command::Cls).await;
     assert_eq!(&c.expect_response_data().await[..], b"CLOSE_WAIT");
     publish(nsqd.tcp_addr(), "t", &["two"]).await;

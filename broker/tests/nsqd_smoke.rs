@@ -8,9 +8,7 @@ use nsq_wire::command::Command;
 #[tokio::test]
 async fn publish_then_consume() {
     let nsqd = start().await;
-    let mut consumer = Client::consumer(nsqd.tcp_addr(), "t", "c", 1).await;
-    publish(nsqd.tcp_addr(), "t", &["hello"]).await;
-    let msg = consumer.next_message().await;
+    let (mut consumer, msg) = Client::with_one_message(nsqd.tcp_addr(), "hello").await;
     assert_eq!(&msg.body[..], b"hello");
     assert_eq!(msg.attempts, 1);
     consumer.send(&Command::Fin(msg.id)).await;

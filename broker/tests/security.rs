@@ -22,13 +22,16 @@ fn tls_options(pki: &Pki) -> NsqdOptions {
     }
 }
 
-/// Starts an nsqd with `pki`'s server certificate and `--tls-required=<required>`.
-async fn start_tls_required(pki: &Pki, required: TlsRequired) -> Nsqd {
-    launch_nsqd(NsqdOptions {
+/// A fresh PKI (client CN `c1`) and an nsqd with its server certificate and
+/// `--tls-required=<required>`.
+async fn tls_nsqd(required: TlsRequired) -> (Pki, Nsqd) {
+    let pki = Pki::generate("c1");
+    let nsqd = launch_nsqd(NsqdOptions {
         tls_required: required,
-        ..tls_options(pki)
+        ..tls_options(&pki)
     })
-    .await
+    .await;
+    (pki, nsqd)
 }
 
 /// Starts an nsqd asking the auth server at `address` (with `options()` otherwise).
@@ -84,8 +87,7 @@ async fn round_trip(client: &mut Client, topic: &str) {
 
 #[tokio::test]
 async fn tls_then_snappy_round_trip() {
-    let pki = Pki::generate("c1");
-    let nsqd = launch_nsqd(tls_options(&pki)).await;
+    let (pki, nsqd) = tls_nsqd(TlsRequired::No).await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client
         .identify(r#"{"feature_negotiation":true,"tls_v1":true,"snappy":true}"#)
@@ -104,8 +106,7 @@ async fn tls_then_snappy_round_trip() {
 
 #[tokio::test]
 async fn tls_then_deflate_round_trip() {
-    let pki = Pki::generate("c1");
-    let nsqd = launch_nsqd(tls_options(&pki)).await;
+    let (pki, nsqd) = tls_nsqd(TlsRequired::No).await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client
         .identify(r#"{"feature_negotiation":true,"tls_v1":true,"deflate":true,"deflate_level":9}"#)
@@ -174,8 +175,7 @@ async fn compression_can_be_disabled_by_flags() {
 
 #[tokio::test]
 async fn tls_required_refuses_plaintext_commands() {
-    let pki = Pki::generate("c1");
-    let nsqd = start_tls_required(&pki, TlsRequired::Yes).await;
+    let (pki, nsqd) = tls_nsqd(TlsRequired::Yes).await;
     let mut plain = Client::connect(nsqd.tcp_addr()).await;
     plain.identify(r#"{"feature_negotiation":true}"#).await;
     plain.send(publish("t", b"x")).await;
@@ -367,8 +367,7 @@ async fn connections_beyond_the_limit_are_closed() {
 
 #[tokio::test]
 async fn https_listener_serves_the_api_and_plain_http_answers_tls_required() {
-    let pki = Pki::generate("c1");
-    let nsqd = start_tls_required(&pki, TlsRequired::Yes).await;
+    let (pki, nsqd) = tls_nsqd(TlsRequired::Yes).await;
     let https = nsqd
         .https_addr()
         .expect("HTTPS listener with a certificate");
@@ -399,8 +398,7 @@ async fn https_listener_serves_the_api_and_plain_http_answers_tls_required() {
 
 #[tokio::test]
 async fn tcp_https_keeps_plain_http_open() {
-    let pki = Pki::generate("c1");
-    let nsqd = start_tls_required(&pki, TlsRequired::TcpHttps).await;
+    let (_pki, nsqd) = tls_nsqd(TlsRequired::TcpHttps).await;
     let resp = plain_ping(&nsqd).await;
     assert_eq!(resp.status(), 200);
     nsqd.shutdown().await;

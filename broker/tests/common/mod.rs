@@ -165,6 +165,14 @@ impl Client {
         c
     }
 
+    /// A consumer of `t`/`c` with RDY 1 that has received `body`, published once to `t`.
+    pub async fn with_one_message(addr: SocketAddr, body: &str) -> (Client, Message) {
+        let mut c = Client::consumer(addr, "t", "c", 1).await;
+        publish(addr, "t", &[body]).await;
+        let msg = c.next_message().await;
+        (c, msg)
+    }
+
     /// Closes the write half (the server sees EOF).
     pub async fn shutdown_write(&mut self) {
         self.stream.shutdown().await.unwrap();
