@@ -53,6 +53,13 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// [`eventually`] under an outer `within` timeout too.
+pub async fn settle(within: Duration, check: impl FnMut() -> bool) {
+    tokio::time::timeout(within, eventually(within, check))
+        .await
+        .unwrap();
+}
+
 /// An embedded nsqd on loopback ports chosen by the OS, with `adjust` applied to its options.
 pub async fn start_nsqd_with(adjust: impl FnOnce(&mut NsqdOptions)) -> Nsqd {
     let mut opts = NsqdOptions {
