@@ -86,7 +86,7 @@ async fn pynsq_reads_over_tls_deflate_with_auth() {
     let bodies = sample_bodies("py-tls-deflate");
     publish(&s, "py_secure", &bodies).await;
     let args = reader_args(&s, "py_secure", bodies.len(), &["--deflate"]);
-    let out = run_python(&python, "pynsq_secure_reader.py", &args)
+    let out = run_python(&python, "pynsq_reader.py", &args)
         .await
         .ok_json();
     assert_all_finished(&out, &bodies);
@@ -101,7 +101,7 @@ async fn pynsq_reads_over_tls_snappy_with_auth() {
     let bodies = sample_bodies("py-tls-snappy");
     publish(&s, "py_snappy", &bodies).await;
     let args = reader_args(&s, "py_snappy", bodies.len(), &["--snappy"]);
-    let out = run_python(&python, "pynsq_secure_reader.py", &args)
+    let out = run_python(&python, "pynsq_reader.py", &args)
         .await
         .ok_json();
     assert_all_finished(&out, &bodies);
@@ -118,7 +118,7 @@ async fn nsqjs_reads_over_tls_snappy_and_tls_deflate_with_auth() {
         let bodies = sample_bodies(topic);
         publish(&s, topic, &bodies).await;
         let args = reader_args(&s, topic, bodies.len(), &[flag]);
-        let out = run_node(&node_modules, "nsqjs_secure_reader.js", &args)
+        let out = run_node(&node_modules, "nsqjs_reader.js", &args)
             .await
             .ok_json();
         assert_all_finished(&out, &bodies);

@@ -7,7 +7,6 @@ mod lookupd_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::lookupd::{Lookupd, LookupdOptions};
 use broker::nsqd::events::NsqdEvent;
 use broker::nsqd::lookup::{self, LookupConfig, LookupHandle, LookupIdentity, NsqdTopology};
 use lookupd_support::*;
@@ -99,25 +98,7 @@ impl Harness {
 }
 
 async fn lookup_tcp_ports(http: std::net::SocketAddr, topic: &str) -> Vec<u64> {
-    let reply = get(http, &format!("/lookup?topic={topic}")).await;
-    if reply.status != 200 {
-        return Vec::new();
-    }
-    let mut ports: Vec<u64> = reply.json()["producers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["tcp_port"].as_u64().unwrap())
-        .collect();
-    ports.sort();
-    ports
-}
-
-async fn channels(http: std::net::SocketAddr, topic: &str) -> Vec<String> {
-    sorted(
-        &get(http, &format!("/channels?topic={topic}")).await.json(),
-        "channels",
-    )
+    lookup_producers_by(http, topic, |p| p["tcp_port"].as_u64().unwrap()).await
 }
 
 #[tokio::test]
@@ -133,7 +114,7 @@ async fn registers_snapshot_and_forwards_events() {
         lookup_tcp_ports(http, "t").await == [4150] && lookup_tcp_ports(http, "u").await == [4150]
     })
     .await;
-    assert_eq!(channels(http, "t").await, vec!["c", "d"]);
+    assert_eq!(channels_of(http, "t").await, vec!["c", "d"]);
     let nodes = get(http, "/nodes").await.json();
     assert_eq!(nodes["producers"][0]["hostname"], "fake-nsqd");
     assert_eq!(nodes["producers"][0]["http_port"], 4151);
@@ -152,7 +133,8 @@ async fn registers_snapshot_and_forwards_events() {
         channel: "e#ephemeral".into(),
     });
     eventually("new topic and channel registered", || async {
-        lookup_tcp_ports(http, "v").await == [4150] && channels(http, "v").await == ["e#ephemeral"]
+        lookup_tcp_ports(http, "v").await == [4150]
+            && channels_of(http, "v").await == ["e#ephemeral"]
     })
     .await;
     harness.emit(NsqdEvent::ChannelDeleted {
@@ -161,7 +143,7 @@ async fn registers_snapshot_and_forwards_events() {
     });
     harness.emit(NsqdEvent::TopicDeleted { topic: "u".into() });
     eventually("deletions unregistered", || async {
-        channels(http, "v").await.is_empty() && lookup_tcp_ports(http, "u").await.is_empty()
+        channels_of(http, "v").await.is_empty() && lookup_tcp_ports(http, "u").await.is_empty()
     })
     .await;
     // The topic key stays in lookupd after the producer left.
@@ -190,18 +172,11 @@ async fn re_registers_after_lookupd_restart() {
     })
     .await;
 
-    let restarted = Lookupd::start(LookupdOptions {
-        tcp_address: tcp,
-        http_address: http,
-        broadcast_address: "127.0.0.1".into(),
-        ..LookupdOptions::default()
-    })
-    .await
-    .unwrap();
+    let restarted = relaunch_lookupd((tcp, http)).await;
     eventually("full re-registration", || async {
         lookup_tcp_ports(http, "t").await == [4150]
             && lookup_tcp_ports(http, "w").await == [4150]
-            && channels(http, "t").await == ["c"]
+            && channels_of(http, "t").await == ["c"]
     })
     .await;
     assert!(harness.client.peers()[0].connected);

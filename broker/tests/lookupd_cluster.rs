@@ -7,46 +7,28 @@ mod lookupd_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use broker::lookupd::{Lookupd, LookupdOptions};
+use broker::lookupd::Lookupd;
 use broker::nsqd::{Nsqd, NsqdOptions};
 use lookupd_support::*;
 
 const FAST_PING: Duration = Duration::from_millis(100);
 
 async fn start_nsqd(lookupds: &[&Lookupd], ping: Duration) -> Nsqd {
-    let opts = NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        lookupd_tcp_address: lookupds.iter().map(|l| l.tcp_addr().to_string()).collect(),
+    launch_nsqd(NsqdOptions {
         lookupd_ping_interval: ping,
-        ..NsqdOptions::default()
-    };
-    tokio::time::timeout(WAIT, Nsqd::start(opts))
-        .await
-        .unwrap()
-        .unwrap()
+        ..nsqd_opts_for(lookupds)
+    })
+    .await
 }
 
 /// `(tcp_port, http_port)` of `/lookup?topic=<topic>`'s producers, sorted.
 async fn producer_ports(http: SocketAddr, topic: &str) -> Vec<(u16, u16)> {
-    let reply = get(http, &format!("/lookup?topic={topic}")).await;
-    if reply.status != 200 {
-        return Vec::new();
-    }
-    let json = reply.json();
-    let mut ports: Vec<(u16, u16)> = json["producers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            assert_eq!(p["broadcast_address"], "127.0.0.1", "{p}");
-            let port = |key: &str| p[key].as_u64().unwrap() as u16;
-            (port("tcp_port"), port("http_port"))
-        })
-        .collect();
-    ports.sort();
-    ports
+    lookup_producers_by(http, topic, |p| {
+        assert_eq!(p["broadcast_address"], "127.0.0.1", "{p}");
+        let port = |key: &str| p[key].as_u64().unwrap() as u16;
+        (port("tcp_port"), port("http_port"))
+    })
+    .await
 }
 
 fn ports(nsqd: &Nsqd) -> (u16, u16) {
@@ -77,14 +59,14 @@ async fn two_nsqd_register_topics_channels_and_deletions() {
     b.context().publish("t", "from b".into()).unwrap();
     wait_for_producers(http, "t", sorted_ports(&[&a, &b])).await;
 
+    assert_eq!(node_count(http).await, 2);
     let nodes = get(http, "/nodes").await.json();
-    assert_eq!(nodes["producers"].as_array().unwrap().len(), 2);
     assert_eq!(nodes["producers"][0]["version"], "1.3.0");
 
     // A channel created on A is registered (K.86) ...
     a.context().create_channel("t", "c").unwrap();
     eventually("channel registered", || async {
-        sorted(&get(http, "/channels?topic=t").await.json(), "channels") == ["c"]
+        channels_of(http, "t").await == ["c"]
     })
     .await;
     // ... and its deletion unregisters A from it while the key stays.
@@ -97,10 +79,7 @@ async fn two_nsqd_register_topics_channels_and_deletions() {
             .is_none()
     })
     .await;
-    assert_eq!(
-        sorted(&get(http, "/channels?topic=t").await.json(), "channels"),
-        ["c"]
-    );
+    assert_eq!(channels_of(http, "t").await, ["c"]);
 
     // Deleting the topic on A removes only A from /lookup.
     a.context().delete_topic("t").unwrap();
@@ -125,14 +104,7 @@ async fn tombstone_hides_one_nsqd_then_expires() {
     let reply = post(http, &format!("/topic/tombstone?topic=t&node={node}")).await;
     assert_eq!(reply.status, 200);
     assert_eq!(producer_ports(http, "t").await, vec![ports(&b)]);
-    let nodes = get(http, "/nodes").await.json();
-    let node_a = nodes["producers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["http_port"] == a.http_addr().port())
-        .unwrap()
-        .clone();
+    let node_a = node_where(http, "http_port", a.http_addr().port()).await;
     assert_eq!(node_a["tombstones"], serde_json::json!([true]));
     assert_eq!(node_a["topics"], serde_json::json!(["t"]));
 
@@ -185,21 +157,11 @@ async fn restarted_lookupd_gets_full_registration() {
     // Created while lookupd is down: must be registered after the restart too.
     b.context().get_or_create_topic("v").unwrap();
 
-    let restarted = Lookupd::start(LookupdOptions {
-        tcp_address: tcp,
-        http_address: http,
-        broadcast_address: "127.0.0.1".into(),
-        ..LookupdOptions::default()
-    })
-    .await
-    .unwrap();
+    let restarted = relaunch_lookupd((tcp, http)).await;
     wait_for_producers(http, "t", sorted_ports(&[&a, &b])).await;
     wait_for_producers(http, "u", vec![ports(&a)]).await;
     wait_for_producers(http, "v", vec![ports(&b)]).await;
-    assert_eq!(
-        sorted(&get(http, "/channels?topic=t").await.json(), "channels"),
-        ["c"]
-    );
+    assert_eq!(channels_of(http, "t").await, ["c"]);
     let peers = a.context().lookup().unwrap().peers();
     assert!(peers[0].connected, "{peers:?}");
     a.shutdown().await;
@@ -218,7 +180,7 @@ async fn nsqd_registers_with_two_lookupds() {
         let http = lookupd.http_addr();
         wait_for_producers(http, "t", vec![ports(&nsqd)]).await;
         eventually("channel on both lookupds", || async {
-            sorted(&get(http, "/channels?topic=t").await.json(), "channels") == ["c"]
+            channels_of(http, "t").await == ["c"]
         })
         .await;
     }
@@ -275,13 +237,6 @@ async fn new_topic_precreates_channels_known_to_lookupd() {
     a.shutdown().await;
     b.shutdown().await;
     lookupd.shutdown().await;
-}
-
-async fn channels_of(http: SocketAddr, topic: &str) -> Vec<String> {
-    sorted(
-        &get(http, &format!("/channels?topic={topic}")).await.json(),
-        "channels",
-    )
 }
 
 #[tokio::test]

@@ -97,45 +97,22 @@ async fn topic_and_channel_administration() {
     );
 
     let errors = [
-        ("/topic/create", r#"{"message":"MISSING_ARG_TOPIC"}"#),
-        (
-            "/topic/create?topic=bad!",
-            r#"{"message":"INVALID_ARG_TOPIC"}"#,
-        ),
-        ("/topic/create?topic=", r#"{"message":"INVALID_ARG_TOPIC"}"#),
-        ("/topic/delete", r#"{"message":"MISSING_ARG_TOPIC"}"#),
-        (
-            "/channel/create?topic=x",
-            r#"{"message":"MISSING_ARG_CHANNEL"}"#,
-        ),
-        (
-            "/channel/create?topic=x&channel=b@d",
-            r#"{"message":"INVALID_ARG_CHANNEL"}"#,
-        ),
-        (
-            "/channel/create?channel=c",
-            r#"{"message":"MISSING_ARG_TOPIC"}"#,
-        ),
-        (
-            "/channel/delete?topic=x&channel=b@d",
-            r#"{"message":"INVALID_ARG_CHANNEL"}"#,
-        ),
-        (
-            "/topic/tombstone?topic=x",
-            r#"{"message":"MISSING_ARG_NODE"}"#,
-        ),
-        (
-            "/topic/tombstone?node=a:1",
-            r#"{"message":"MISSING_ARG_TOPIC"}"#,
-        ),
-        (
-            "/topic/create?topic=a;b",
-            r#"{"message":"INVALID_REQUEST"}"#,
-        ),
+        ("/topic/create", "MISSING_ARG_TOPIC"),
+        ("/topic/create?topic=bad!", "INVALID_ARG_TOPIC"),
+        ("/topic/create?topic=", "INVALID_ARG_TOPIC"),
+        ("/topic/delete", "MISSING_ARG_TOPIC"),
+        ("/channel/create?topic=x", "MISSING_ARG_CHANNEL"),
+        ("/channel/create?topic=x&channel=b@d", "INVALID_ARG_CHANNEL"),
+        ("/channel/create?channel=c", "MISSING_ARG_TOPIC"),
+        ("/channel/delete?topic=x&channel=b@d", "INVALID_ARG_CHANNEL"),
+        ("/topic/tombstone?topic=x", "MISSING_ARG_NODE"),
+        ("/topic/tombstone?node=a:1", "MISSING_ARG_TOPIC"),
+        ("/topic/create?topic=a;b", "INVALID_REQUEST"),
     ];
-    for (path, body) in errors {
+    for (path, message) in errors {
         let reply = post(http, path).await;
-        assert_eq!((reply.status, reply.body.as_str()), (400, body), "{path}");
+        let body = format!(r#"{{"message":"{message}"}}"#);
+        assert_eq!((reply.status, reply.body), (400, body), "{path}");
         assert_eq!(reply.nsq_content_type.as_deref(), NSQ_V1);
     }
 
@@ -153,10 +130,7 @@ async fn topic_and_channel_administration() {
         post(http, "/channel/create?topic=y&channel=d").await.status,
         200
     );
-    assert_eq!(
-        sorted(&get(http, "/topics").await.json(), "topics"),
-        vec!["x", "y"]
-    );
+    assert_eq!(topics_of(http).await, vec!["x", "y"]);
     assert_eq!(
         sorted(&get(http, "/lookup?topic=y").await.json(), "channels"),
         vec!["c", "d"]
@@ -165,10 +139,7 @@ async fn topic_and_channel_administration() {
         post(http, "/channel/delete?topic=y&channel=c").await.status,
         200
     );
-    assert_eq!(
-        sorted(&get(http, "/channels?topic=y").await.json(), "channels"),
-        vec!["d"]
-    );
+    assert_eq!(channels_of(http, "y").await, vec!["d"]);
     assert_eq!(post(http, "/topic/delete?topic=y").await.status, 200);
     assert_eq!(
         post(http, "/topic/delete?topic=never-existed").await.status,
@@ -179,10 +150,7 @@ async fn topic_and_channel_administration() {
         get(http, "/channels?topic=y").await.body,
         r#"{"channels":[]}"#
     );
-    assert_eq!(
-        sorted(&get(http, "/topics").await.json(), "topics"),
-        vec!["x"]
-    );
+    assert_eq!(topics_of(http).await, vec!["x"]);
     assert_eq!(
         post(http, "/topic/tombstone?topic=zzz&node=a:1")
             .await
@@ -196,18 +164,12 @@ async fn topic_and_channel_administration() {
 async fn two_producers_and_nodes_document() {
     let lookupd = default_lookupd().await;
     let http = lookupd.http_addr();
-    let mut a = RawClient::connect(lookupd.tcp_addr()).await;
-    let mut b = RawClient::connect(lookupd.tcp_addr()).await;
-    a.identify(4150, 4151).await;
-    b.identify(5150, 5151).await;
-    assert_eq!(a.command("REGISTER t c").await, "OK");
-    assert_eq!(a.command("REGISTER u").await, "OK");
-    assert_eq!(b.command("REGISTER t").await, "OK");
+    let mut a = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    let mut b = RawClient::identified(lookupd.tcp_addr(), 5150, 5151).await;
+    a.expect_ok(&["REGISTER t c", "REGISTER u"]).await;
+    b.expect_ok(&["REGISTER t"]).await;
 
-    let mut expected = vec![
-        a.stream.local_addr().unwrap().to_string(),
-        b.stream.local_addr().unwrap().to_string(),
-    ];
+    let mut expected = vec![a.local_id(), b.local_id()];
     expected.sort();
     assert_eq!(lookup_producers(http, "t").await, expected);
 
@@ -248,16 +210,12 @@ async fn two_producers_and_nodes_document() {
 async fn tombstone_hides_node_for_its_lifetime() {
     let lookupd = start_lookupd(Duration::from_secs(300), Duration::from_millis(800)).await;
     let http = lookupd.http_addr();
-    let mut a = RawClient::connect(lookupd.tcp_addr()).await;
-    let mut b = RawClient::connect(lookupd.tcp_addr()).await;
-    a.identify(4150, 4151).await;
-    b.identify(5150, 5151).await;
+    let mut a = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    let mut b = RawClient::identified(lookupd.tcp_addr(), 5150, 5151).await;
     for client in [&mut a, &mut b] {
-        assert_eq!(client.command("REGISTER t").await, "OK");
-        assert_eq!(client.command("REGISTER other").await, "OK");
+        client.expect_ok(&["REGISTER t", "REGISTER other"]).await;
     }
-    let a_id = a.stream.local_addr().unwrap().to_string();
-    let b_id = b.stream.local_addr().unwrap().to_string();
+    let (a_id, b_id) = (a.local_id(), b.local_id());
 
     let reply = post(http, "/topic/tombstone?topic=t&node=127.0.0.1:4151").await;
     assert_eq!((reply.status, reply.body.as_str()), (200, ""));
@@ -265,14 +223,7 @@ async fn tombstone_hides_node_for_its_lifetime() {
     // Only that topic is affected.
     assert_eq!(lookup_producers(http, "other").await.len(), 2);
 
-    let nodes = get(http, "/nodes").await.json();
-    let node_a = nodes["producers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["tcp_port"] == 4150)
-        .unwrap()
-        .clone();
+    let node_a = node_where(http, "tcp_port", 4150).await;
     let topics = node_a["topics"].as_array().unwrap();
     let t_index = topics.iter().position(|t| t == "t").unwrap();
     assert_eq!(node_a["tombstones"][t_index], true);
@@ -292,16 +243,14 @@ async fn tombstone_hides_node_for_its_lifetime() {
 async fn unregister_after_tombstone_then_register_is_visible_again() {
     let lookupd = default_lookupd().await;
     let http = lookupd.http_addr();
-    let mut a = RawClient::connect(lookupd.tcp_addr()).await;
-    a.identify(4150, 4151).await;
-    assert_eq!(a.command("REGISTER t").await, "OK");
+    let mut a = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    a.expect_ok(&["REGISTER t"]).await;
     post(http, "/topic/tombstone?topic=t&node=127.0.0.1:4151").await;
     assert!(lookup_producers(http, "t").await.is_empty());
     // Re-registering keeps the tombstone; unregister + register is a fresh entry.
-    assert_eq!(a.command("REGISTER t").await, "OK");
+    a.expect_ok(&["REGISTER t"]).await;
     assert!(lookup_producers(http, "t").await.is_empty());
-    assert_eq!(a.command("UNREGISTER t").await, "OK");
-    assert_eq!(a.command("REGISTER t").await, "OK");
+    a.expect_ok(&["UNREGISTER t", "REGISTER t"]).await;
     assert_eq!(lookup_producers(http, "t").await.len(), 1);
     lookupd.shutdown().await;
 }

@@ -117,7 +117,7 @@ async fn pynsq_reader_discovers_both_nsqd_through_lookupd() {
     };
     let cluster = Cluster::start("lookupd_py").await;
     let args = cluster.reader_args("lookupd_py", "py");
-    let run = interop::run_python(&python, "pynsq_lookupd_reader.py", &args).await;
+    let run = interop::run_python(&python, "pynsq_reader.py", &args).await;
     cluster.assert_reached_both(&run.ok_json());
     cluster.shutdown().await;
 }
@@ -129,7 +129,7 @@ async fn nsqjs_reader_discovers_both_nsqd_through_lookupd() {
     };
     let cluster = Cluster::start("lookupd_js").await;
     let args = cluster.reader_args("lookupd_js", "js");
-    let run = interop::run_node(&node_modules, "nsqjs_lookupd_reader.js", &args).await;
+    let run = interop::run_node(&node_modules, "nsqjs_reader.js", &args).await;
     cluster.assert_reached_both(&run.ok_json());
     cluster.shutdown().await;
 }

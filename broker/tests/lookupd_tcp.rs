@@ -38,7 +38,7 @@ async fn ping_before_identify_is_ok() {
     client.stream.read_exact(&mut raw).await.unwrap();
     assert_eq!(&raw, b"\x00\x00\x00\x02OK");
     // Whitespace around the command is trimmed, as in Go.
-    assert_eq!(client.command("  PING\r").await, "OK");
+    client.expect_ok(&["  PING\r"]).await;
     lookupd.shutdown().await;
 }
 
@@ -164,8 +164,7 @@ async fn invalid_names_and_params_are_rejected_exactly() {
         ("register t", "E_INVALID invalid command register"),
     ];
     for (command, expected) in cases {
-        let mut client = RawClient::connect(lookupd.tcp_addr()).await;
-        client.identify(4150, 4151).await;
+        let mut client = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
         assert_eq!(client.command(command).await, expected, "{command:?}");
         client.expect_closed().await;
     }
@@ -176,9 +175,8 @@ async fn invalid_names_and_params_are_rejected_exactly() {
     assert!(reply.starts_with("E_INVALID"), "{reply}");
     client.expect_closed().await;
     // The server still serves after all of that.
-    let mut client = RawClient::connect(lookupd.tcp_addr()).await;
-    client.identify(4150, 4151).await;
-    assert_eq!(client.command("REGISTER t c").await, "OK");
+    let mut client = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    client.expect_ok(&["REGISTER t c"]).await;
     assert_eq!(lookup_producers(lookupd.http_addr(), "t").await.len(), 1);
     lookupd.shutdown().await;
 }
@@ -187,12 +185,10 @@ async fn invalid_names_and_params_are_rejected_exactly() {
 async fn register_shows_in_lookup_and_close_removes_producer() {
     let lookupd = default_lookupd().await;
     let http = lookupd.http_addr();
-    let mut client = RawClient::connect(lookupd.tcp_addr()).await;
-    client.identify(4150, 4151).await;
-    assert_eq!(client.command("REGISTER t c").await, "OK");
+    let mut client = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    client.expect_ok(&["REGISTER t c"]).await;
     // idempotent
-    assert_eq!(client.command("REGISTER t c").await, "OK");
-    assert_eq!(client.command("PING").await, "OK");
+    client.expect_ok(&["REGISTER t c", "PING"]).await;
 
     let lookup = get(http, "/lookup?topic=t").await;
     assert_eq!(lookup.status, 200);
@@ -200,24 +196,15 @@ async fn register_shows_in_lookup_and_close_removes_producer() {
     assert_eq!(sorted(&json, "channels"), vec!["c"]);
     let producers = json["producers"].as_array().unwrap();
     assert_eq!(producers.len(), 1);
-    let local = client.stream.local_addr().unwrap().to_string();
+    let local = client.local_id();
     assert_eq!(producers[0]["remote_address"], local.as_str());
     assert_eq!(producers[0]["broadcast_address"], "127.0.0.1");
     assert_eq!(producers[0]["hostname"], "test-host");
     assert_eq!(producers[0]["tcp_port"], 4150);
     assert_eq!(producers[0]["http_port"], 4151);
     assert_eq!(producers[0]["version"], "1.3.0");
-    assert_eq!(
-        sorted(&get(http, "/topics").await.json(), "topics"),
-        vec!["t"]
-    );
-    assert_eq!(
-        get(http, "/nodes").await.json()["producers"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(topics_of(http).await, vec!["t"]);
+    assert_eq!(node_count(http).await, 1);
 
     drop(client);
     eventually("producer removed after close", || async {
@@ -226,14 +213,8 @@ async fn register_shows_in_lookup_and_close_removes_producer() {
     })
     .await;
     assert_eq!(get(http, "/nodes").await.body, r#"{"producers":[]}"#);
-    assert_eq!(
-        sorted(&get(http, "/topics").await.json(), "topics"),
-        vec!["t"]
-    );
-    assert_eq!(
-        sorted(&get(http, "/channels?topic=t").await.json(), "channels"),
-        vec!["c"]
-    );
+    assert_eq!(topics_of(http).await, vec!["t"]);
+    assert_eq!(channels_of(http, "t").await, vec!["c"]);
     lookupd.shutdown().await;
 }
 
@@ -241,35 +222,32 @@ async fn register_shows_in_lookup_and_close_removes_producer() {
 async fn unregister_rules_for_ephemeral_and_durable_channels() {
     let lookupd = default_lookupd().await;
     let http = lookupd.http_addr();
-    let mut client = RawClient::connect(lookupd.tcp_addr()).await;
-    client.identify(4150, 4151).await;
-    for command in ["REGISTER t c#ephemeral", "REGISTER t d"] {
-        assert_eq!(client.command(command).await, "OK");
-    }
-    assert_eq!(
-        sorted(&get(http, "/channels?topic=t").await.json(), "channels"),
-        vec!["c#ephemeral", "d"]
-    );
-    for command in [
-        "UNREGISTER t c#ephemeral",
-        "UNREGISTER t d",
-        "UNREGISTER t nothing",
-    ] {
-        assert_eq!(client.command(command).await, "OK");
-    }
-    assert_eq!(
-        sorted(&get(http, "/channels?topic=t").await.json(), "channels"),
-        vec!["d"]
-    );
+    let mut client = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    client
+        .expect_ok(&["REGISTER t c#ephemeral", "REGISTER t d"])
+        .await;
+    assert_eq!(channels_of(http, "t").await, vec!["c#ephemeral", "d"]);
+    client
+        .expect_ok(&[
+            "UNREGISTER t c#ephemeral",
+            "UNREGISTER t d",
+            "UNREGISTER t nothing",
+        ])
+        .await;
+    assert_eq!(channels_of(http, "t").await, vec!["d"]);
     let debug = get(http, "/debug").await.json();
     assert!(debug.get("channel:t:d").is_none(), "{debug}");
     assert!(debug.get("topic:t:").is_some(), "{debug}");
 
     // UNREGISTER of a topic removes the producer from the topic and all its channels;
     // an ephemeral topic key goes away with its last producer.
-    assert_eq!(client.command("REGISTER e#ephemeral c").await, "OK");
-    assert_eq!(client.command("UNREGISTER t").await, "OK");
-    assert_eq!(client.command("UNREGISTER e#ephemeral").await, "OK");
+    client
+        .expect_ok(&[
+            "REGISTER e#ephemeral c",
+            "UNREGISTER t",
+            "UNREGISTER e#ephemeral",
+        ])
+        .await;
     assert_eq!(get(http, "/lookup?topic=e%23ephemeral").await.status, 404);
     let lookup_t = get(http, "/lookup?topic=t").await.json();
     assert!(lookup_t["producers"].as_array().unwrap().is_empty());
@@ -286,16 +264,15 @@ async fn inactive_producer_hidden_until_next_ping() {
     use std::time::Duration;
     let lookupd = start_lookupd(Duration::from_millis(300), Duration::from_secs(45)).await;
     let http = lookupd.http_addr();
-    let mut client = RawClient::connect(lookupd.tcp_addr()).await;
-    client.identify(4150, 4151).await;
-    assert_eq!(client.command("REGISTER t").await, "OK");
+    let mut client = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    client.expect_ok(&["REGISTER t"]).await;
     assert_eq!(lookup_producers(http, "t").await.len(), 1);
     eventually("producer becomes inactive", || async {
         lookup_producers(http, "t").await.is_empty()
     })
     .await;
     assert_eq!(get(http, "/nodes").await.body, r#"{"producers":[]}"#);
-    assert_eq!(client.command("PING").await, "OK");
+    client.expect_ok(&["PING"]).await;
     assert_eq!(lookup_producers(http, "t").await.len(), 1);
     lookupd.shutdown().await;
 }
@@ -303,8 +280,7 @@ async fn inactive_producer_hidden_until_next_ping() {
 #[tokio::test]
 async fn shutdown_is_idempotent_and_closes_connections() {
     let lookupd = default_lookupd().await;
-    let mut client = RawClient::connect(lookupd.tcp_addr()).await;
-    client.identify(4150, 4151).await;
+    let mut client = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
     lookupd.shutdown().await;
     lookupd.shutdown().await;
     client.expect_closed().await;

@@ -6,9 +6,8 @@ mod lookupd_support;
 
 use std::collections::HashMap;
 
-use broker::lookupd::{Lookupd, LookupdOptions};
 use common::{publish, start, Client, WAIT};
-use lookupd_support::RawClient;
+use lookupd_support::{default_lookupd, RawClient};
 use prometheus_parse::{Scrape, Value as Sample};
 use serde_json::Value;
 use tokio::time::timeout;
@@ -142,22 +141,15 @@ async fn nsqd_metrics_match_stats() {
 
 #[tokio::test]
 async fn lookupd_metrics_match_lookup() {
-    let lookupd = Lookupd::start(LookupdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        ..LookupdOptions::default()
-    })
-    .await
-    .unwrap();
-    let mut first = RawClient::connect(lookupd.tcp_addr()).await;
-    first.identify(4150, 4151).await;
-    assert_eq!(first.command("REGISTER orders billing").await, "OK");
-    assert_eq!(first.command("REGISTER orders audit").await, "OK");
-    let mut second = RawClient::connect(lookupd.tcp_addr()).await;
-    second.identify(4250, 4251).await;
-    assert_eq!(second.command("REGISTER orders").await, "OK");
-    assert_eq!(second.command("REGISTER payments").await, "OK");
+    let lookupd = default_lookupd().await;
+    let mut first = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
+    first
+        .expect_ok(&["REGISTER orders billing", "REGISTER orders audit"])
+        .await;
+    let mut second = RawClient::identified(lookupd.tcp_addr(), 4250, 4251).await;
+    second
+        .expect_ok(&["REGISTER orders", "REGISTER payments"])
+        .await;
     let tombstone = reqwest::Client::new()
         .post(format!(
             "http://{}/topic/tombstone?topic=payments&node=127.0.0.1:4251",

@@ -156,8 +156,7 @@ async fn compression_disabled_by_flags_keeps_stream_plain() {
 async fn identify_error(json: &[u8], expected: &str) {
     let nsqd = start().await;
     let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(&identify_bytes(json)).await;
-    c.expect_fatal(expected).await;
+    c.expect_fatal_after(&identify_bytes(json), expected).await;
 }
 
 #[tokio::test]
@@ -204,27 +203,29 @@ async fn identify_validation_errors_are_fatal() {
 #[tokio::test]
 async fn identify_body_size_errors() {
     let nsqd = start_with(|o| o.max_body_size = 100).await;
-    let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(b"IDENTIFY\n\x00\x00\x00\x00").await;
-    c.expect_fatal("E_BAD_BODY IDENTIFY invalid body size 0")
-        .await;
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"IDENTIFY\n\x00\x00\x00\x00",
+            "E_BAD_BODY IDENTIFY invalid body size 0",
+        ),
+        (
+            b"IDENTIFY\n\x00\x00\x00\x65",
+            "E_BAD_BODY IDENTIFY body too big 101 > 100",
+        ),
+    ];
+    expect_fatal_cases(nsqd.tcp_addr(), cases).await;
 
-    let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(b"IDENTIFY\n\x00\x00\x00\x65").await;
-    c.expect_fatal("E_BAD_BODY IDENTIFY body too big 101 > 100")
-        .await;
-
-    let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(b"IDENTIFY\n\x00\x00").await;
-    c.shutdown_write().await;
-    c.expect_fatal("E_BAD_BODY IDENTIFY failed to read body size")
-        .await;
-
-    let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(b"IDENTIFY\n\x00\x00\x00\x10{}").await;
-    c.shutdown_write().await;
-    c.expect_fatal("E_BAD_BODY IDENTIFY failed to read body")
-        .await;
+    let truncated: &[(&[u8], &str)] = &[
+        (
+            b"IDENTIFY\n\x00\x00",
+            "E_BAD_BODY IDENTIFY failed to read body size",
+        ),
+        (
+            b"IDENTIFY\n\x00\x00\x00\x10{}",
+            "E_BAD_BODY IDENTIFY failed to read body",
+        ),
+    ];
+    expect_fatal_truncated_cases(nsqd.tcp_addr(), truncated).await;
 }
 
 #[tokio::test]
@@ -250,13 +251,11 @@ async fn repeated_identify_in_init_is_accepted() {
 #[tokio::test]
 async fn lower_case_and_empty_commands_are_invalid() {
     let nsqd = start().await;
-    let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(b"pub t\n").await;
-    c.expect_fatal("E_INVALID invalid command pub").await;
-
-    let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(b"\n").await;
-    c.expect_fatal("E_INVALID invalid command ").await;
+    let cases: &[(&[u8], &str)] = &[
+        (b"pub t\n", "E_INVALID invalid command pub"),
+        (b"\n", "E_INVALID invalid command "),
+    ];
+    expect_fatal_cases(nsqd.tcp_addr(), cases).await;
 }
 
 #[tokio::test]
@@ -329,49 +328,36 @@ async fn tls_required_rejects_plaintext_commands() {
     })
     .await;
     let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send(&Command::Pub {
-        topic: "t".into(),
-        body: Bytes::from_static(b"x"),
-    })
-    .await;
-    c.expect_fatal("E_INVALID cannot PUB in current state (TLS required)")
-        .await;
+    let expected = "E_INVALID cannot PUB in current state (TLS required)";
+    c.command_fatal(&pub_cmd("t", b"x"), expected).await;
     let (mut c, _) = Client::identified(nsqd.tcp_addr(), IdentifyRequest::default()).await;
-    c.send(&Command::Nop).await;
-    c.expect_fatal("E_INVALID cannot NOP in current state (TLS required)")
-        .await;
+    let expected = "E_INVALID cannot NOP in current state (TLS required)";
+    c.command_fatal(&Command::Nop, expected).await;
 }
 
 #[tokio::test]
 async fn auth_is_disabled() {
     let nsqd = start().await;
+    let auth = Command::Auth(Bytes::from_static(b"secret"));
     let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send(&Command::Auth(Bytes::from_static(b"secret"))).await;
-    c.expect_fatal("E_AUTH_DISABLED AUTH disabled").await;
+    c.command_fatal(&auth, "E_AUTH_DISABLED AUTH disabled")
+        .await;
 
     let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send_raw(b"AUTH x\n\x00\x00\x00\x01s").await;
-    c.expect_fatal("E_INVALID AUTH invalid number of parameters")
+    let expected = "E_INVALID AUTH invalid number of parameters";
+    c.expect_fatal_after(b"AUTH x\n\x00\x00\x00\x01s", expected)
         .await;
 
     let mut c = Client::connect(nsqd.tcp_addr()).await;
     c.sub("t", "c").await;
-    c.send(&Command::Auth(Bytes::from_static(b"secret"))).await;
-    c.expect_fatal("E_INVALID cannot AUTH in current state")
+    c.command_fatal(&auth, "E_INVALID cannot AUTH in current state")
         .await;
 }
 
 #[tokio::test]
 async fn heartbeats_arrive_and_nop_keeps_connection_alive() {
     let nsqd = start().await;
-    let (mut c, _) = Client::identified(
-        nsqd.tcp_addr(),
-        IdentifyRequest {
-            heartbeat_interval: Some(1000),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut c = Client::with_heartbeat(nsqd.tcp_addr(), 1000).await;
     let start = tokio::time::Instant::now();
     let mut beats = 0;
     while start.elapsed() < std::time::Duration::from_millis(3500) {
@@ -390,14 +376,7 @@ async fn heartbeats_arrive_and_nop_keeps_connection_alive() {
 #[tokio::test]
 async fn silent_client_is_disconnected_after_two_intervals() {
     let nsqd = start().await;
-    let (mut c, _) = Client::identified(
-        nsqd.tcp_addr(),
-        IdentifyRequest {
-            heartbeat_interval: Some(1000),
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut c = Client::with_heartbeat(nsqd.tcp_addr(), 1000).await;
     let started = tokio::time::Instant::now();
     loop {
         match c.read_frame().await {

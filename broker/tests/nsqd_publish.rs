@@ -4,17 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use broker::nsqd::stats::StatsFilter;
 use bytes::Bytes;
 use common::*;
 use nsq_wire::command::Command;
-
-fn all_stats() -> StatsFilter {
-    StatsFilter {
-        include_clients: true,
-        ..Default::default()
-    }
-}
 
 #[tokio::test]
 async fn pub_creates_topic() {
@@ -60,32 +52,20 @@ async fn pub_body_errors_are_fatal() {
             "E_BAD_TOPIC PUB topic name \"bad!name\" is not valid",
         ),
     ];
-    for (bytes, expected) in cases {
-        let mut c = Client::connect(addr).await;
-        c.send_raw(bytes).await;
-        c.expect_fatal(expected).await;
-    }
+    expect_fatal_cases(addr, cases).await;
     // Truncated frames: the stream ends inside the size or the body.
-    for (bytes, expected) in [
+    let truncated: &[(&[u8], &str)] = &[
         (
-            &b"PUB t\n\x00\x00"[..],
+            b"PUB t\n\x00\x00",
             "E_BAD_MESSAGE PUB failed to read message body size",
         ),
         (
-            &b"PUB t\n\x00\x00\x00\x05hi"[..],
+            b"PUB t\n\x00\x00\x00\x05hi",
             "E_BAD_MESSAGE PUB failed to read message body",
         ),
-    ] {
-        let mut c = Client::connect(addr).await;
-        c.send_raw(bytes).await;
-        c.shutdown_write().await;
-        c.expect_fatal(expected).await;
-    }
-    assert!(nsqd
-        .context()
-        .stats(&all_stats())
-        .iter()
-        .all(|t| t.message_count == 0));
+    ];
+    expect_fatal_truncated_cases(addr, truncated).await;
+    assert_nothing_published(&nsqd);
 }
 
 #[tokio::test]
@@ -95,22 +75,11 @@ async fn topic_name_limits() {
     c.publish(&"a".repeat(64), "x").await;
     c.publish("x#ephemeral", "x").await;
     let long = "a".repeat(65);
-    c.send(&Command::Pub {
-        topic: long.clone(),
-        body: Bytes::from_static(b"x"),
-    })
-    .await;
-    c.expect_fatal(&format!(
-        "E_BAD_TOPIC PUB topic name \"{long}\" is not valid"
-    ))
-    .await;
+    let expected = format!("E_BAD_TOPIC PUB topic name \"{long}\" is not valid");
+    c.command_fatal(&pub_cmd(&long, b"x"), &expected).await;
     let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send(&Command::Pub {
-        topic: "#ephemeral".into(),
-        body: Bytes::from_static(b"x"),
-    })
-    .await;
-    c.expect_fatal("E_BAD_TOPIC PUB topic name \"#ephemeral\" is not valid")
+    let expected = "E_BAD_TOPIC PUB topic name \"#ephemeral\" is not valid";
+    c.command_fatal(&pub_cmd("#ephemeral", b"x"), expected)
         .await;
 }
 
@@ -164,17 +133,9 @@ async fn mpub_errors() {
             "E_BAD_BODY MPUB invalid body size 10",
         ),
     ];
-    for (bytes, expected) in cases {
-        let mut c = Client::connect(addr).await;
-        c.send_raw(bytes).await;
-        c.expect_fatal(expected).await;
-    }
+    expect_fatal_cases(addr, cases).await;
     // Nothing of a rejected batch was published (the topic itself may exist).
-    assert!(nsqd
-        .context()
-        .stats(&all_stats())
-        .iter()
-        .all(|t| t.message_count == 0));
+    assert_nothing_published(&nsqd);
 }
 
 #[tokio::test]
@@ -203,11 +164,7 @@ async fn dpub_range_and_parse_errors() {
             "E_BAD_MESSAGE DPUB invalid message body size 0",
         ),
     ];
-    for (bytes, expected) in cases {
-        let mut c = Client::connect(addr).await;
-        c.send_raw(bytes).await;
-        c.expect_fatal(expected).await;
-    }
+    expect_fatal_cases(addr, cases).await;
     let mut c = Client::connect(addr).await;
     c.send_raw(b"DPUB t 3600000\n\x00\x00\x00\x01x").await;
     c.expect_ok().await;

@@ -172,7 +172,7 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
         publisher.mpub("held", chunk).await.unwrap();
     }
 
-    // Take all 300: FIN the first 100, REQ 50 with a long delay, REQ 50 at once (received
+    // Take all 300: FIN the first 100, REQ 50 with a 3 s delay, REQ 50 at once (received
     // again below), and leave the last 100 in flight.
     consumer.send(Command::Rdy(300)).await;
     let mut delivered = Vec::new();
@@ -187,7 +187,7 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
             0..100 => Command::Fin(msg.id),
             100..150 => Command::Req {
                 id: msg.id,
-                timeout_ms: 600_000,
+                timeout_ms: 3_000,
             },
             150..200 => Command::Req {
                 id: msg.id,
@@ -197,6 +197,7 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
         };
         consumer.send(command).await;
     }
+    let requeued_at = std::time::Instant::now();
     let mut redelivered = 0;
     while redelivered < 50 {
         match consumer.frame().await {
@@ -209,9 +210,22 @@ async fn sync_ack_keeps_unfinished_deliveries_across_kill_9() {
     nsqd.kill_9().await;
 
     let nsqd = spawn_nsqd(dir.path()).await;
-    let got =
-        body_set(&consume_all(nsqd.tcp, "held", "c", usize::MAX, Duration::from_secs(2)).await);
+    let mut consumer = Conn::connect(nsqd.tcp).await;
+    consumer.sub("held", "c").await;
+    let received = consumer
+        .consume_timed(300, usize::MAX, Duration::from_secs(4))
+        .await;
+    let got: BTreeSet<String> = received.iter().map(|(body, _)| body.clone()).collect();
     let (finished, unfinished) = delivered.split_at(100);
+    let delayed = body_set(&unfinished[..50]);
+    let early: Vec<_> = received
+        .iter()
+        .filter(|(body, at)| delayed.contains(body) && *at < requeued_at + Duration::from_secs(3))
+        .collect();
+    assert!(
+        early.is_empty(),
+        "REQ delay not kept across the crash: {early:?}"
+    );
     let lost: Vec<_> = body_set(unfinished)
         .into_iter()
         .filter(|b| !got.contains(b))

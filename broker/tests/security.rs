@@ -10,15 +10,7 @@ use broker::nsqd::{Nsqd, NsqdOptions, TlsRequired};
 use bytes::Bytes;
 use nsq_wire::command::Command;
 use nsq_wire::frame::Frame;
-use security_support::{AuthServer, Client, Pki};
-
-fn options() -> NsqdOptions {
-    NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..NsqdOptions::default()
-    }
-}
+use security_support::{launch_nsqd, nsqd_opts as options, stats_json, AuthServer, Client, Pki};
 
 fn tls_options(pki: &Pki) -> NsqdOptions {
     NsqdOptions {
@@ -27,6 +19,39 @@ fn tls_options(pki: &Pki) -> NsqdOptions {
         https_address: "127.0.0.1:0".parse().unwrap(),
         ..options()
     }
+}
+
+/// Starts an nsqd with `pki`'s server certificate and `--tls-required=<required>`.
+async fn start_tls_required(pki: &Pki, required: TlsRequired) -> Nsqd {
+    launch_nsqd(NsqdOptions {
+        tls_required: required,
+        ..tls_options(pki)
+    })
+    .await
+}
+
+/// Starts an nsqd asking the auth server at `address` (with `options()` otherwise).
+async fn start_with_auth(address: String) -> Nsqd {
+    launch_nsqd(NsqdOptions {
+        auth_http_address: vec![address],
+        ..options()
+    })
+    .await
+}
+
+/// `GET /ping` over plain HTTP.
+async fn plain_ping(nsqd: &Nsqd) -> reqwest::Response {
+    reqwest::get(format!("http://{}/ping", nsqd.http_addr()))
+        .await
+        .unwrap()
+}
+
+/// A client that sent `AUTH pubonly` and got its reply.
+async fn pubonly_client(nsqd: &Nsqd) -> Client {
+    let mut client = Client::connect(nsqd.tcp_addr()).await;
+    client.send_auth(b"pubonly").await;
+    client.response().await;
+    client
 }
 
 fn publish(topic: &str, body: &'static [u8]) -> Command {
@@ -59,7 +84,7 @@ async fn round_trip(client: &mut Client, topic: &str) {
 #[tokio::test]
 async fn tls_then_snappy_round_trip() {
     let pki = Pki::generate("c1");
-    let nsqd = Nsqd::start(tls_options(&pki)).await.unwrap();
+    let nsqd = launch_nsqd(tls_options(&pki)).await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client
         .identify(r#"{"feature_negotiation":true,"tls_v1":true,"snappy":true}"#)
@@ -68,15 +93,7 @@ async fn tls_then_snappy_round_trip() {
     client.start_tls(pki.client_config(false)).await;
     client.start_snappy().await;
     round_trip(&mut client, "tls_snappy").await;
-    let stats: serde_json::Value = reqwest::get(format!(
-        "http://{}/stats?format=json&topic=tls_snappy",
-        nsqd.http_addr()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let stats = stats_json(nsqd.http_addr(), "topic=tls_snappy").await;
     let c = &stats["topics"][0]["channels"][0]["clients"][0];
     assert_eq!(c["tls"], true, "{stats}");
     assert_eq!(c["snappy"], true);
@@ -87,7 +104,7 @@ async fn tls_then_snappy_round_trip() {
 #[tokio::test]
 async fn tls_then_deflate_round_trip() {
     let pki = Pki::generate("c1");
-    let nsqd = Nsqd::start(tls_options(&pki)).await.unwrap();
+    let nsqd = launch_nsqd(tls_options(&pki)).await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client
         .identify(r#"{"feature_negotiation":true,"tls_v1":true,"deflate":true,"deflate_level":9}"#)
@@ -102,7 +119,7 @@ async fn tls_then_deflate_round_trip() {
 
 #[tokio::test]
 async fn snappy_and_deflate_without_tls() {
-    let nsqd = Nsqd::start(options()).await.unwrap();
+    let nsqd = launch_nsqd(options()).await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client
         .identify(r#"{"feature_negotiation":true,"snappy":true,"tls_v1":true}"#)
@@ -136,13 +153,12 @@ async fn snappy_and_deflate_without_tls() {
 
 #[tokio::test]
 async fn compression_can_be_disabled_by_flags() {
-    let nsqd = Nsqd::start(NsqdOptions {
+    let nsqd = launch_nsqd(NsqdOptions {
         snappy: false,
         deflate: false,
         ..options()
     })
-    .await
-    .unwrap();
+    .await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client
         .identify(r#"{"feature_negotiation":true,"snappy":true}"#)
@@ -158,12 +174,7 @@ async fn compression_can_be_disabled_by_flags() {
 #[tokio::test]
 async fn tls_required_refuses_plaintext_commands() {
     let pki = Pki::generate("c1");
-    let nsqd = Nsqd::start(NsqdOptions {
-        tls_required: TlsRequired::Yes,
-        ..tls_options(&pki)
-    })
-    .await
-    .unwrap();
+    let nsqd = start_tls_required(&pki, TlsRequired::Yes).await;
     let mut plain = Client::connect(nsqd.tcp_addr()).await;
     plain.identify(r#"{"feature_negotiation":true}"#).await;
     plain.send(publish("t", b"x")).await;
@@ -207,23 +218,20 @@ async fn tls_required_without_a_certificate_fails_to_start() {
 async fn client_certificates_require_verify_and_common_name_reaches_auth() {
     let pki = Pki::generate("client-one");
     let auth = AuthServer::start(60).await;
-    let nsqd = Nsqd::start(NsqdOptions {
+    let nsqd = launch_nsqd(NsqdOptions {
         tls_client_auth_policy: "require-verify".into(),
         tls_root_ca_file: Some(pki.ca_pem.clone()),
         auth_http_address: vec![auth.addr.to_string()],
         ..tls_options(&pki)
     })
-    .await
-    .unwrap();
+    .await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client
         .identify(r#"{"feature_negotiation":true,"tls_v1":true}"#)
         .await;
     assert!(reply.tls_v1 && reply.auth_required);
     client.start_tls(pki.client_config(true)).await;
-    client
-        .send(Command::Auth(Bytes::from_static(b"good")))
-        .await;
+    client.send_auth(b"good").await;
     let json: serde_json::Value = serde_json::from_str(&client.response().await).unwrap();
     assert_eq!(json["identity"], "tester");
     assert_eq!(json["permission_count"], 1);
@@ -247,18 +255,11 @@ async fn client_certificates_require_verify_and_common_name_reaches_auth() {
 #[tokio::test]
 async fn bad_secret_gets_auth_failed_and_cannot_pub_or_sub() {
     let auth = AuthServer::start(60).await;
-    let nsqd = Nsqd::start(NsqdOptions {
-        auth_http_address: vec![auth.addr.to_string()],
-        ..options()
-    })
-    .await
-    .unwrap();
+    let nsqd = start_with_auth(auth.addr.to_string()).await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
     let reply = client.identify(r#"{"feature_negotiation":true}"#).await;
     assert!(reply.auth_required);
-    client
-        .send(Command::Auth(Bytes::from_static(b"wrong")))
-        .await;
+    client.send_auth(b"wrong").await;
     assert_eq!(client.error().await, "E_AUTH_FAILED AUTH failed");
     client.closed().await;
     assert_eq!(
@@ -284,9 +285,7 @@ async fn bad_secret_gets_auth_failed_and_cannot_pub_or_sub() {
     }
 
     let mut client = Client::connect(nsqd.tcp_addr()).await;
-    client
-        .send(Command::Auth(Bytes::from_static(b"empty")))
-        .await;
+    client.send_auth(b"empty").await;
     assert_eq!(
         client.error().await,
         "E_UNAUTHORIZED AUTH no authorizations found"
@@ -297,17 +296,8 @@ async fn bad_secret_gets_auth_failed_and_cannot_pub_or_sub() {
 #[tokio::test]
 async fn permissions_are_enforced_and_rechecked_after_ttl() {
     let auth = AuthServer::start(1).await;
-    let nsqd = Nsqd::start(NsqdOptions {
-        auth_http_address: vec![format!("http://{}/auth", auth.addr)],
-        ..options()
-    })
-    .await
-    .unwrap();
-    let mut client = Client::connect(nsqd.tcp_addr()).await;
-    client
-        .send(Command::Auth(Bytes::from_static(b"pubonly")))
-        .await;
-    client.response().await;
+    let nsqd = start_with_auth(format!("http://{}/auth", auth.addr)).await;
+    let mut client = pubonly_client(&nsqd).await;
     client.send(publish("allowed", b"x")).await;
     assert_eq!(client.response().await, "OK");
     assert_eq!(auth.queries.lock().len(), 1, "cached within the TTL");
@@ -315,26 +305,16 @@ async fn permissions_are_enforced_and_rechecked_after_ttl() {
     client.send(publish("allowed", b"x")).await;
     assert_eq!(client.response().await, "OK");
     assert_eq!(auth.queries.lock().len(), 2, "re-queried after the TTL");
-    client
-        .send(Command::Auth(Bytes::from_static(b"pubonly")))
-        .await;
+    client.send_auth(b"pubonly").await;
     assert_eq!(client.error().await, "E_INVALID AUTH already set");
 
-    let mut client = Client::connect(nsqd.tcp_addr()).await;
-    client
-        .send(Command::Auth(Bytes::from_static(b"pubonly")))
-        .await;
-    client.response().await;
+    let mut client = pubonly_client(&nsqd).await;
     client.send(publish("other", b"x")).await;
     assert_eq!(
         client.error().await,
         r#"E_UNAUTHORIZED AUTH failed for PUB on "other" """#
     );
-    let mut client = Client::connect(nsqd.tcp_addr()).await;
-    client
-        .send(Command::Auth(Bytes::from_static(b"pubonly")))
-        .await;
-    client.response().await;
+    let mut client = pubonly_client(&nsqd).await;
     client.send(sub("allowed", "c")).await;
     assert_eq!(
         client.error().await,
@@ -345,21 +325,20 @@ async fn permissions_are_enforced_and_rechecked_after_ttl() {
 
 #[tokio::test]
 async fn auth_disabled_answers_e_auth_disabled() {
-    let nsqd = Nsqd::start(options()).await.unwrap();
+    let nsqd = launch_nsqd(options()).await;
     let mut client = Client::connect(nsqd.tcp_addr()).await;
-    client.send(Command::Auth(Bytes::from_static(b"x"))).await;
+    client.send_auth(b"x").await;
     assert_eq!(client.error().await, "E_AUTH_DISABLED AUTH disabled");
     nsqd.shutdown().await;
 }
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_closed() {
-    let nsqd = Nsqd::start(NsqdOptions {
+    let nsqd = launch_nsqd(NsqdOptions {
         max_connections: 2,
         ..options()
     })
-    .await
-    .unwrap();
+    .await;
     let mut first = Client::connect(nsqd.tcp_addr()).await;
     let mut second = Client::connect(nsqd.tcp_addr()).await;
     for c in [&mut first, &mut second] {
@@ -388,12 +367,7 @@ async fn connections_beyond_the_limit_are_closed() {
 #[tokio::test]
 async fn https_listener_serves_the_api_and_plain_http_answers_tls_required() {
     let pki = Pki::generate("c1");
-    let nsqd = Nsqd::start(NsqdOptions {
-        tls_required: TlsRequired::Yes,
-        ..tls_options(&pki)
-    })
-    .await
-    .unwrap();
+    let nsqd = start_tls_required(&pki, TlsRequired::Yes).await;
     let https = nsqd
         .https_addr()
         .expect("HTTPS listener with a certificate");
@@ -410,9 +384,7 @@ async fn https_listener_serves_the_api_and_plain_http_answers_tls_required() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "OK");
 
-    let resp = reqwest::get(format!("http://{}/ping", nsqd.http_addr()))
-        .await
-        .unwrap();
+    let resp = plain_ping(&nsqd).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(
         resp.text().await.unwrap(),
@@ -427,15 +399,8 @@ async fn https_listener_serves_the_api_and_plain_http_answers_tls_required() {
 #[tokio::test]
 async fn tcp_https_keeps_plain_http_open() {
     let pki = Pki::generate("c1");
-    let nsqd = Nsqd::start(NsqdOptions {
-        tls_required: TlsRequired::TcpHttps,
-        ..tls_options(&pki)
-    })
-    .await
-    .unwrap();
-    let resp = reqwest::get(format!("http://{}/ping", nsqd.http_addr()))
-        .await
-        .unwrap();
+    let nsqd = start_tls_required(&pki, TlsRequired::TcpHttps).await;
+    let resp = plain_ping(&nsqd).await;
     assert_eq!(resp.status(), 200);
     nsqd.shutdown().await;
 }

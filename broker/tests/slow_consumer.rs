@@ -11,7 +11,7 @@ use broker::nsqd::{Nsqd, NsqdOptions};
 use bytes::Bytes;
 use nsq_wire::command::Command;
 use nsq_wire::frame::Frame;
-use security_support::Client;
+use security_support::{launch_nsqd, nsqd_opts, stats_json, Client};
 use tokio::io::AsyncWriteExt;
 
 const MESSAGES: usize = 20_000;
@@ -26,15 +26,7 @@ fn rss_bytes() -> u64 {
 }
 
 async fn channel_clients(nsqd: &Nsqd, channel: &str) -> usize {
-    let stats: serde_json::Value = reqwest::get(format!(
-        "http://{}/stats?format=json&topic=flood",
-        nsqd.http_addr()
-    ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let stats = stats_json(nsqd.http_addr(), "topic=flood").await;
     stats["topics"][0]["channels"]
         .as_array()
         .into_iter()
@@ -47,15 +39,12 @@ async fn channel_clients(nsqd: &Nsqd, channel: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_consumer_is_dropped_and_memory_stays_bounded() {
     let data = tempfile::tempdir().unwrap();
-    let nsqd = Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
+    let nsqd = launch_nsqd(NsqdOptions {
         data_path: data.path().to_path_buf(),
         mem_queue_size: 100,
-        ..NsqdOptions::default()
+        ..nsqd_opts()
     })
-    .await
-    .unwrap();
+    .await;
 
     // The stuck consumer: a tiny receive window, RDY 2500, never reads.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();

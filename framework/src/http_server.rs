@@ -23,7 +23,7 @@ pub use pipeline::HttpStack;
 
 use crate::app::AppInfo;
 use crate::middleware::Metrics;
-use crate::server::{Endpoint, Server};
+use crate::server::{drain_until, Endpoint, Server};
 use crate::BoxError;
 use async_trait::async_trait;
 use axum::routing::get;
@@ -185,16 +185,8 @@ impl Server for HttpServer {
         let Some(running) = self.running.lock().take() else {
             return Ok(());
         };
-        // The receiver is gone only if the task already ended.
-        let _ = running.shutdown.send(());
-        let mut task = running.task;
-        match tokio::time::timeout_at(deadline, &mut task).await {
-            Ok(_) => Ok(()),
-            Err(_) => {
-                task.abort();
-                Err("http server did not drain by the deadline".into())
-            }
-        }
+        let late = "http server did not drain by the deadline";
+        drain_until(running.shutdown, running.task, deadline, late).await
     }
 
     fn endpoint(&self) -> Option<Endpoint> {

@@ -5,6 +5,8 @@ use crate::app::AppInfo;
 use crate::BoxError;
 use async_trait::async_trait;
 use std::fmt;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Where a server can be reached, e.g. `grpc://127.0.0.1:9000`.
@@ -74,5 +76,24 @@ pub trait Server: Send + Sync + 'static {
     /// The default never resolves.
     async fn serving(&self) -> Result<(), BoxError> {
         std::future::pending().await
+    }
+}
+
+/// A graceful stop for a server serving in a background `task`: signals `shutdown`, then
+/// waits for the task until `deadline`; past it the task is aborted and `late` is the error.
+pub(crate) async fn drain_until<T>(
+    shutdown: oneshot::Sender<()>,
+    mut task: JoinHandle<T>,
+    deadline: Instant,
+    late: &'static str,
+) -> Result<(), BoxError> {
+    // The receiver is gone only if the task already ended.
+    let _ = shutdown.send(());
+    match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(_) => Ok(()),
+        Err(_) => {
+            task.abort();
+            Err(late.into())
+        }
     }
 }

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -91,6 +92,23 @@ fn hook(
     }
 }
 
+/// Runs `app` to its end (at most 5 s); it must fail.
+async fn run_expecting_error(app: App) -> AppError {
+    timeout(Duration::from_secs(5), app.run())
+        .await
+        .unwrap()
+        .unwrap_err()
+}
+
+/// Waits (at most 5 s) for a spawned `app.run()`; it must end cleanly.
+async fn finished_ok(running: JoinHandle<Result<(), AppError>>) {
+    timeout(Duration::from_secs(5), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test]
 async fn hooks_servers_and_cleanups_run_in_lifecycle_order() {
     let log: Log = Arc::default();
@@ -130,11 +148,7 @@ async fn hooks_servers_and_cleanups_run_in_lifecycle_order() {
     .unwrap();
     assert_eq!(info.endpoints(), vec![Endpoint::new("test://grpc")]);
     stop.stop();
-    timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    finished_ok(running).await;
     assert_eq!(
         *log.lock(),
         vec![
@@ -165,10 +179,7 @@ async fn a_failing_start_stops_the_other_servers_and_returns_its_error() {
         .build()
         .await
         .unwrap();
-    let err = timeout(Duration::from_secs(5), app.run())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = run_expecting_error(app).await;
     match &err {
         AppError::Start { server, source } => {
             assert_eq!(server, "broken");
@@ -204,10 +215,7 @@ async fn stop_deadline_is_enforced() {
         .build()
         .await
         .unwrap();
-    let err = timeout(Duration::from_secs(5), app.run())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = run_expecting_error(app).await;
     match err {
         AppError::StopDeadline { servers, timeout } => {
             assert_eq!(servers, vec!["stuck".to_string()]);
@@ -232,10 +240,7 @@ async fn a_server_failing_while_serving_stops_the_app() {
         .build()
         .await
         .unwrap();
-    let err = timeout(Duration::from_secs(5), app.run())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = run_expecting_error(app).await;
     assert!(
         matches!(&err, AppError::Serve { server, .. } if server == "flaky"),
         "{err}"
@@ -348,10 +353,6 @@ async fn a_stop_during_a_hanging_start_stops_everything() {
     let running = tokio::spawn(app.run());
     tokio::time::sleep(Duration::from_millis(20)).await;
     stop.stop();
-    timeout(Duration::from_secs(5), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    finished_ok(running).await;
     assert_eq!(*log.lock(), vec!["hanging.stop", "after_stop"]);
 }

@@ -1,10 +1,13 @@
 //! `#[derive(Event)]`: topic and codec from the annotation, publish without a topic string.
 
+mod support;
+
 use framework::broker::{handler_fn, Delivery, MemoryBroker};
-use framework::{Broker, BrokerExt, Event, SubscribeOptions};
+use framework::{BrokerExt, Event, SubscribeOptions};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
+use support::broker::{connected, settle, subscribe};
 
 #[derive(Event, serde::Serialize, serde::Deserialize, Debug, PartialEq)]
 #[event(topic = "order.created")]
@@ -46,8 +49,7 @@ fn topic_and_codec_come_from_the_annotation() {
 
 #[tokio::test]
 async fn publish_event_reaches_a_subscriber_of_its_topic() {
-    let broker = MemoryBroker::new();
-    broker.connect().await.unwrap();
+    let broker = connected().await;
     let received: Arc<Mutex<Vec<OrderCreated>>> = Arc::default();
     let sink = received.clone();
     let handler = handler_fn(move |d: Delivery| {
@@ -57,10 +59,8 @@ async fn publish_event_reaches_a_subscriber_of_its_topic() {
             Ok(())
         }
     });
-    broker
-        .subscribe(OrderCreated::TOPIC, SubscribeOptions::new("email"), handler)
-        .await
-        .unwrap();
+    let options = SubscribeOptions::new("email");
+    subscribe(&broker, OrderCreated::TOPIC, options, handler).await;
     broker
         .publish_event(&OrderCreated {
             id: "o-9".into(),
@@ -68,9 +68,7 @@ async fn publish_event_reaches_a_subscriber_of_its_topic() {
         })
         .await
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), broker.wait_idle())
-        .await
-        .unwrap();
+    settle(&broker).await;
     assert_eq!(
         *received.lock(),
         vec![OrderCreated {
@@ -108,9 +106,7 @@ async fn broker_server_subscribes_typed_event_handlers_by_topic() {
         })
         .await
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), broker.wait_idle())
-        .await
-        .unwrap();
+    settle(&broker).await;
     server
         .stop(tokio::time::Instant::now() + Duration::from_secs(5))
         .await

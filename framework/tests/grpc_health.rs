@@ -1,26 +1,20 @@
 //! Health checks of other parts of a service, reported by the gRPC health service: the part
 //! by its name, and the overall status `""` only SERVING while every check passes.
 
-use framework::grpc::{health_status, GrpcConfig, GrpcServer, ServingStatus};
-use framework::{AppInfo, Server};
+mod support;
+
+use framework::grpc::{health_status, GrpcServer, ServingStatus};
 use futures::StreamExt;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::{timeout, Instant};
+use support::grpc::{loopback, stop};
+use tokio::time::timeout;
 use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn loopback() -> GrpcConfig {
-    GrpcConfig {
-        address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..GrpcConfig::default()
-    }
-}
 
 async fn status(channel: &Channel, service: &str) -> ServingStatus {
     timeout(WAIT, health_status(channel, service))
@@ -40,16 +34,7 @@ async fn eventually(channel: &Channel, service: &str, want: ServingStatus) {
 }
 
 async fn started(server: GrpcServer) -> (Arc<GrpcServer>, Channel) {
-    let server = Arc::new(server);
-    let info = AppInfo::new("id-1", "health-app", "1.0", Default::default());
-    server.start(&info).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    (server, channel)
+    support::grpc::started(server, "health-app").await
 }
 
 #[tokio::test]
@@ -90,12 +75,12 @@ async fn a_failing_check_is_not_serving_and_holds_the_overall_status_down() {
 
     // An open Watch stream would hold the graceful stop until its deadline.
     drop(watch);
-    server.stop(Instant::now() + WAIT).await.unwrap();
+    stop(&server).await;
 }
 
 #[tokio::test]
 async fn without_checks_the_overall_status_is_serving() {
     let (server, channel) = started(GrpcServer::new(loopback())).await;
     assert_eq!(status(&channel, "").await, ServingStatus::Serving);
-    server.stop(Instant::now() + WAIT).await.unwrap();
+    stop(&server).await;
 }

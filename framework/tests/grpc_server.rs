@@ -1,17 +1,19 @@
 //! The gRPC server: port 0, health, reflection, middleware (context, recovery, metrics,
 //! trace propagation through metadata), TLS, graceful stop.
 
+mod support;
+
 use framework::grpc::{GrpcConfig, GrpcServer, TlsConfig};
 use framework::middleware::Metrics;
 use framework::{App, AppInfo, Context, Server};
 use futures::future::BoxFuture;
 use opentelemetry::trace::TraceContextExt;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::time::{timeout, Instant};
+use support::grpc::{connect, stop};
+use tokio::time::timeout;
 use tonic::body::BoxBody;
 use tonic::codec::ProstCodec;
 use tonic::server::{NamedService, UnaryService};
@@ -122,35 +124,24 @@ fn init_tracing() {
 
 fn loopback() -> GrpcConfig {
     init_tracing();
-    GrpcConfig {
-        address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ..GrpcConfig::default()
-    }
+    support::grpc::loopback()
 }
 
 async fn started(server: GrpcServer) -> (Arc<GrpcServer>, Channel) {
-    let server = Arc::new(server);
-    let info = AppInfo::new("id-1", "probe-app", "1.0", Default::default());
-    server.start(&info).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    assert_ne!(addr.port(), 0);
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    (server, channel)
+    support::grpc::started(server, "probe-app").await
+}
+
+/// The probe service behind the default middleware, recording into `metrics`.
+fn probe_with_metrics(metrics: &Metrics) -> GrpcServer {
+    GrpcServer::new(loopback())
+        .metrics(metrics.clone())
+        .add_service(Probe)
 }
 
 #[tokio::test]
 async fn serves_health_and_context_with_app_info_and_metadata_trace_context() {
     let metrics = Metrics::new();
-    let (server, channel) = started(
-        GrpcServer::new(loopback())
-            .metrics(metrics.clone())
-            .add_service(Probe),
-    )
-    .await;
+    let (server, channel) = started(probe_with_metrics(&metrics)).await;
 
     let health = framework::grpc::health_status(&channel, "").await.unwrap();
     assert_eq!(health, ServingStatus::Serving);
@@ -179,21 +170,13 @@ async fn serves_health_and_context_with_app_info_and_metadata_trace_context() {
     let exposition = metrics.encode();
     assert!(exposition.contains("framework_request_duration_seconds_count{kind=\"grpc\",operation=\"/test.Probe/Context\"} 1"), "{exposition}");
 
-    server
-        .stop(Instant::now() + Duration::from_secs(5))
-        .await
-        .unwrap();
+    stop(&server).await;
 }
 
 #[tokio::test]
 async fn a_panicking_method_becomes_internal_and_the_server_keeps_serving() {
     let metrics = Metrics::new();
-    let (server, channel) = started(
-        GrpcServer::new(loopback())
-            .metrics(metrics.clone())
-            .add_service(Probe),
-    )
-    .await;
+    let (server, channel) = started(probe_with_metrics(&metrics)).await;
     let status = call(channel.clone(), "/test.Probe/Panic", &[])
         .await
         .unwrap_err();
@@ -206,10 +189,7 @@ async fn a_panicking_method_becomes_internal_and_the_server_keeps_serving() {
     assert_eq!(metrics.errors("grpc", "/test.Probe/Panic"), 1);
     let reply = call(channel, "/test.Probe/Context", &[]).await.unwrap();
     assert!(reply.text.starts_with("grpc /test.Probe/Context"));
-    server
-        .stop(Instant::now() + Duration::from_secs(5))
-        .await
-        .unwrap();
+    stop(&server).await;
 }
 
 #[tokio::test]
@@ -221,10 +201,7 @@ async fn timeout_maps_to_deadline_exceeded() {
     let (server, channel) = started(GrpcServer::new(config).add_service(Probe)).await;
     let status = call(channel, "/test.Probe/Slow", &[]).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
-    server
-        .stop(Instant::now() + Duration::from_secs(5))
-        .await
-        .unwrap();
+    stop(&server).await;
 }
 
 #[tokio::test]
@@ -250,10 +227,7 @@ async fn reflection_lists_registered_services() {
     };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
-    server
-        .stop(Instant::now() + Duration::from_secs(5))
-        .await
-        .unwrap();
+    stop(&server).await;
 }
 
 #[tokio::test]
@@ -291,10 +265,7 @@ async fn tls_serves_clients_that_trust_the_certificate() {
         .unwrap();
     let reply = call(channel, "/test.Probe/Context", &[]).await.unwrap();
     assert!(reply.text.contains("tls-app"), "{}", reply.text);
-    server
-        .stop(Instant::now() + Duration::from_secs(5))
-        .await
-        .unwrap();
+    stop(&server).await;
 }
 
 #[tokio::test]
@@ -320,11 +291,7 @@ async fn app_runs_the_grpc_server_and_stops_it_gracefully() {
     })
     .await
     .unwrap();
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = connect(addr).await;
     // A slow call in flight when the stop arrives still completes.
     let slow = tokio::spawn(call(channel.clone(), "/test.Probe/Slow", &[]));
     tokio::time::sleep(Duration::from_millis(50)).await;

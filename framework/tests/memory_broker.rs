@@ -1,5 +1,7 @@
 //! The in-memory broker: channels, backlog, retries, dead letters, concurrency, drain.
 
+mod support;
+
 use framework::broker::{
     handler_fn, header, typed_handler, Backoff, Delivery, HandlerStack, MemoryBroker, Permanent,
 };
@@ -12,57 +14,19 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use support::broker::{bodies, connected, publish, record, recorder, settle, subscribe, Seen};
 use tokio::time::timeout;
-
-type Seen = Arc<Mutex<Vec<Delivery>>>;
-
-fn recorder(seen: &Seen) -> framework::Handler {
-    let seen = seen.clone();
-    handler_fn(move |delivery: Delivery| {
-        let seen = seen.clone();
-        async move {
-            seen.lock().push(delivery);
-            Ok(())
-        }
-    })
-}
 
 fn fast_retries(channel: &str) -> SubscribeOptions {
     SubscribeOptions::new(channel).backoff(Backoff::Fixed(Duration::from_millis(5)))
 }
 
-async fn settle(broker: &MemoryBroker) {
-    timeout(Duration::from_secs(5), broker.wait_idle())
-        .await
-        .unwrap();
-}
-
-async fn connected() -> MemoryBroker {
-    let broker = MemoryBroker::new();
-    broker.connect().await.unwrap();
-    broker
-}
-
 #[tokio::test]
 async fn every_channel_of_a_topic_gets_every_message_without_cross_talk() {
     let broker = connected().await;
-    let (email, audit, other_topic): (Seen, Seen, Seen) = Default::default();
-    broker
-        .subscribe("orders", SubscribeOptions::new("email"), recorder(&email))
-        .await
-        .unwrap();
-    broker
-        .subscribe("orders", SubscribeOptions::new("audit"), recorder(&audit))
-        .await
-        .unwrap();
-    broker
-        .subscribe(
-            "refunds",
-            SubscribeOptions::new("email"),
-            recorder(&other_topic),
-        )
-        .await
-        .unwrap();
+    let email = record(&broker, "orders", "email").await;
+    let audit = record(&broker, "orders", "audit").await;
+    let other_topic = record(&broker, "refunds", "email").await;
     for i in 0..3 {
         broker
             .publish_json("orders", &serde_json::json!({ "n": i }))
@@ -86,18 +50,11 @@ async fn every_channel_of_a_topic_gets_every_message_without_cross_talk() {
 #[tokio::test]
 async fn headers_and_content_type_cross_the_envelope() {
     let broker = connected().await;
-    let seen: Seen = Default::default();
-    broker
-        .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
-        .await
-        .unwrap();
+    let seen = record(&broker, "t", "c").await;
     let message = Message::json(&serde_json::json!({"id": 7}))
         .unwrap()
         .with_header("X-Tenant", "acme");
-    broker
-        .publish("t", message, PublishOptions::default())
-        .await
-        .unwrap();
+    publish(&broker, "t", message).await;
     settle(&broker).await;
     let delivery = seen.lock().pop().unwrap();
     assert_eq!(delivery.message.headers.get("x-tenant"), Some("acme"));
@@ -109,11 +66,7 @@ async fn headers_and_content_type_cross_the_envelope() {
 #[tokio::test]
 async fn raw_publish_arrives_without_headers() {
     let broker = connected().await;
-    let seen: Seen = Default::default();
-    broker
-        .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
-        .await
-        .unwrap();
+    let seen = record(&broker, "t", "c").await;
     let message = Message::new("plain bytes").with_header("dropped", "yes");
     broker
         .publish("t", message, PublishOptions::default().raw())
@@ -128,23 +81,12 @@ async fn raw_publish_arrives_without_headers() {
 #[tokio::test]
 async fn messages_published_before_the_first_channel_wait_in_the_topic() {
     let broker = connected().await;
-    broker
-        .publish("early", Message::new("1"), PublishOptions::default())
-        .await
-        .unwrap();
-    broker
-        .publish("early", Message::new("2"), PublishOptions::default())
-        .await
-        .unwrap();
+    publish(&broker, "early", Message::new("1")).await;
+    publish(&broker, "early", Message::new("2")).await;
     assert_eq!(broker.backlog("early"), 2);
-    let seen: Seen = Default::default();
-    broker
-        .subscribe("early", SubscribeOptions::new("c"), recorder(&seen))
-        .await
-        .unwrap();
+    let seen = record(&broker, "early", "c").await;
     settle(&broker).await;
-    let bodies: Vec<_> = seen.lock().iter().map(|d| d.message.body.clone()).collect();
-    assert_eq!(bodies, vec!["1", "2"]);
+    assert_eq!(bodies(&seen), vec!["1", "2"]);
     assert_eq!(broker.backlog("early"), 0);
 }
 
@@ -163,17 +105,10 @@ async fn failures_are_retried_then_dead_lettered_with_headers() {
     let options = fast_retries("email")
         .max_attempts(3)
         .dead_letter("orders.dlq");
-    broker.subscribe("orders", options, failing).await.unwrap();
-    let dead: Seen = Default::default();
-    broker
-        .subscribe("orders.dlq", SubscribeOptions::new("ops"), recorder(&dead))
-        .await
-        .unwrap();
+    subscribe(&broker, "orders", options, failing).await;
+    let dead = record(&broker, "orders.dlq", "ops").await;
     let message = Message::new("order 1").with_header("x-tenant", "acme");
-    broker
-        .publish("orders", message, PublishOptions::default())
-        .await
-        .unwrap();
+    publish(&broker, "orders", message).await;
     settle(&broker).await;
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
     let dead = dead.lock();
@@ -202,14 +137,8 @@ async fn a_retry_that_succeeds_is_not_dead_lettered() {
             Ok(())
         }
     });
-    broker
-        .subscribe("t", fast_retries("c").dead_letter("t.dlq"), flaky)
-        .await
-        .unwrap();
-    broker
-        .publish("t", Message::new("x"), PublishOptions::default())
-        .await
-        .unwrap();
+    subscribe(&broker, "t", fast_retries("c").dead_letter("t.dlq"), flaky).await;
+    publish(&broker, "t", Message::new("x")).await;
     settle(&broker).await;
     assert_eq!(*attempts_seen.lock(), vec![1, 2]);
     assert_eq!(broker.backlog("t.dlq"), 0);
@@ -232,25 +161,14 @@ async fn permanent_errors_and_undecodable_bodies_skip_retries() {
             Ok(())
         }
     });
-    broker
-        .subscribe("orders", fast_retries("c").dead_letter("dlq"), typed)
-        .await
-        .unwrap();
+    let options = fast_retries("c").dead_letter("dlq");
+    subscribe(&broker, "orders", options, typed).await;
     let permanent = handler_fn(|_d: Delivery| async {
         Err::<(), BoxError>(Box::new(Permanent::new("invalid order")))
     });
-    broker
-        .subscribe("orders", fast_retries("p").dead_letter("dlq"), permanent)
-        .await
-        .unwrap();
-    broker
-        .publish(
-            "orders",
-            Message::new("not json"),
-            PublishOptions::default(),
-        )
-        .await
-        .unwrap();
+    let options = fast_retries("p").dead_letter("dlq");
+    subscribe(&broker, "orders", options, permanent).await;
+    publish(&broker, "orders", Message::new("not json")).await;
     settle(&broker).await;
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     // One dead letter per channel, each after a single attempt.
@@ -273,15 +191,10 @@ async fn concurrency_bounds_parallel_handlers() {
             Ok(())
         }
     });
-    broker
-        .subscribe("t", SubscribeOptions::new("c").concurrency(3), slow)
-        .await
-        .unwrap();
+    let options = SubscribeOptions::new("c").concurrency(3);
+    subscribe(&broker, "t", options, slow).await;
     for _ in 0..12 {
-        broker
-            .publish("t", Message::new("x"), PublishOptions::default())
-            .await
-            .unwrap();
+        publish(&broker, "t", Message::new("x")).await;
     }
     settle(&broker).await;
     assert_eq!(peak.load(Ordering::SeqCst), 3);
@@ -290,29 +203,20 @@ async fn concurrency_bounds_parallel_handlers() {
 #[tokio::test]
 async fn batch_publish_delivers_in_order() {
     let broker = connected().await;
-    let seen: Seen = Default::default();
-    broker
-        .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
-        .await
-        .unwrap();
+    let seen = record(&broker, "t", "c").await;
     let batch = ["1", "2", "3"].map(Message::new).to_vec();
     broker
         .publish_batch("t", batch, PublishOptions::default())
         .await
         .unwrap();
     settle(&broker).await;
-    let bodies: Vec<_> = seen.lock().iter().map(|d| d.message.body.clone()).collect();
-    assert_eq!(bodies, vec!["1", "2", "3"]);
+    assert_eq!(bodies(&seen), vec!["1", "2", "3"]);
 }
 
 #[tokio::test]
 async fn delayed_publish_is_delivered_later() {
     let broker = connected().await;
-    let seen: Seen = Default::default();
-    broker
-        .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
-        .await
-        .unwrap();
+    let seen = record(&broker, "t", "c").await;
     let options = PublishOptions::default().delay(Duration::from_millis(50));
     broker
         .publish("t", Message::new("later"), options)
@@ -333,10 +237,7 @@ async fn subscription_rules_are_enforced() {
         .unwrap_err();
     assert!(matches!(err, BrokerError::NotConnected));
     broker.connect().await.unwrap();
-    broker
-        .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
-        .await
-        .unwrap();
+    subscribe(&broker, "t", SubscribeOptions::new("c"), recorder(&seen)).await;
     let again = broker
         .subscribe("t", SubscribeOptions::new("c"), recorder(&seen))
         .await
@@ -370,15 +271,10 @@ async fn disconnect_drains_in_flight_handlers() {
             Ok(())
         }
     });
-    broker
-        .subscribe("t", SubscribeOptions::new("c").concurrency(4), slow)
-        .await
-        .unwrap();
+    let options = SubscribeOptions::new("c").concurrency(4);
+    subscribe(&broker, "t", options, slow).await;
     for _ in 0..4 {
-        broker
-            .publish("t", Message::new("x"), PublishOptions::default())
-            .await
-            .unwrap();
+        publish(&broker, "t", Message::new("x")).await;
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
     timeout(Duration::from_secs(5), broker.disconnect())
@@ -406,20 +302,10 @@ async fn middleware_stack_wraps_handlers_and_recovery_keeps_serving() {
         }
     });
     let options = fast_retries("c").max_attempts(1).dead_letter("dlq");
-    broker
-        .subscribe("t", options, sometimes_panics)
-        .await
-        .unwrap();
-    let dead: Seen = Default::default();
-    broker
-        .subscribe("dlq", SubscribeOptions::new("c"), recorder(&dead))
-        .await
-        .unwrap();
+    subscribe(&broker, "t", options, sometimes_panics).await;
+    let dead = record(&broker, "dlq", "c").await;
     for body in ["a", "boom", "b"] {
-        broker
-            .publish("t", Message::new(body), PublishOptions::default())
-            .await
-            .unwrap();
+        publish(&broker, "t", Message::new(body)).await;
     }
     settle(&broker).await;
     assert_eq!(ok.load(Ordering::SeqCst), 2);

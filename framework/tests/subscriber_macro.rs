@@ -2,14 +2,15 @@
 //! from the event type, injected values come from the providers, a body that does not
 //! decode is dead-lettered at once, and the function stays callable as `name::call`.
 
-use framework::broker::{handler_fn, Delivery, MemoryBroker};
+mod support;
+
+use framework::broker::MemoryBroker;
 use framework::provider::ProviderSet;
 use framework::subscriber::{Inject, Subscriber};
 use framework::{subscriber, Broker, BrokerExt, Context, Event, Message, PublishOptions};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use std::time::Duration;
+use support::broker::{connected, publish, record, settle, subscribe};
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[event(topic = "pings")]
@@ -39,10 +40,13 @@ async fn raw_text(text: String, seen: Inject<Seen>) -> Result<(), std::io::Error
 }
 
 async fn register(broker: &MemoryBroker, s: &dyn Subscriber, container: &framework::Container) {
-    broker
-        .subscribe(s.topic(), s.options(), s.handler(container).unwrap())
-        .await
-        .unwrap();
+    subscribe(
+        broker,
+        s.topic(),
+        s.options(),
+        s.handler(container).unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -61,32 +65,13 @@ async fn annotated_subscribers_run_on_a_broker() {
     assert_eq!(options.concurrency, 2);
     assert_eq!(options.dead_letter.as_deref(), Some("pings.dlq"));
 
-    let broker = MemoryBroker::new();
-    broker.connect().await.unwrap();
+    let broker = connected().await;
     register(&broker, &record_ping, &container).await;
     register(&broker, &raw_text, &container).await;
-    let dead = Arc::new(Mutex::new(Vec::<Delivery>::new()));
-    let sink = dead.clone();
-    broker
-        .subscribe(
-            "pings.dlq",
-            framework::SubscribeOptions::new("inspect"),
-            handler_fn(move |d: Delivery| {
-                let sink = sink.clone();
-                async move {
-                    sink.lock().push(d);
-                    Ok(())
-                }
-            }),
-        )
-        .await
-        .unwrap();
+    let dead = record(&broker, "pings.dlq", "inspect").await;
 
     broker.publish_event(&Ping { n: 7 }).await.unwrap();
-    broker
-        .publish("pings", Message::new("not json"), PublishOptions::default())
-        .await
-        .unwrap();
+    publish(&broker, "pings", Message::new("not json")).await;
     broker
         .publish(
             "raw.bytes",
@@ -95,9 +80,7 @@ async fn annotated_subscribers_run_on_a_broker() {
         )
         .await
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(5), broker.wait_idle())
-        .await
-        .unwrap();
+    settle(&broker).await;
 
     let mut got = seen.0.lock().clone();
     got.sort();

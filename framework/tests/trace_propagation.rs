@@ -2,6 +2,8 @@
 //! the message headers through the envelope, and the tracing middleware parents the
 //! consumer span on it. Spans are captured with an in-memory exporter.
 
+mod support;
+
 use framework::broker::{handler_fn, Delivery, HandlerStack, MemoryBroker};
 use framework::middleware::TracingLayer;
 use framework::{Broker, Message, PublishOptions, SubscribeOptions};
@@ -10,7 +12,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::time::Duration;
+use support::broker::{settle, subscribe};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
@@ -53,10 +55,7 @@ async fn trace_id_set_on_publish_arrives_in_the_handler_span() {
             Ok(())
         }
     });
-    broker
-        .subscribe("orders", SubscribeOptions::new("email"), handler)
-        .await
-        .unwrap();
+    subscribe(&broker, "orders", SubscribeOptions::new("email"), handler).await;
 
     let publish_span = tracing::info_span!("create_order");
     let publish_context = publish_span.context().span().span_context().clone();
@@ -67,9 +66,7 @@ async fn trace_id_set_on_publish_arrives_in_the_handler_span() {
         .await
         .unwrap();
     drop(publish_span);
-    tokio::time::timeout(Duration::from_secs(5), broker.wait_idle())
-        .await
-        .unwrap();
+    settle(&broker).await;
     provider.force_flush().unwrap();
 
     assert_eq!(*seen_in_handler.lock(), Some(publish_context.trace_id()));

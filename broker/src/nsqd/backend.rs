@@ -47,9 +47,10 @@ pub trait BackendQueue: Send + Sync + 'static {
     fn release(&self, _id: &MessageId) {}
     /// Every message read so far is settled (see [`Self::release`]).
     fn release_all(&self) {}
-    /// Records a message deferred until `due` (`DPUB`), so that it survives a crash; it is
-    /// settled by [`Self::release`] once due and written to the queue. The default keeps
-    /// deferred messages in memory only, as nsqd does.
+    /// Records a message deferred until `due` (`DPUB`, `REQ` with a delay), so that it
+    /// survives a crash with its due time; a record of it read earlier is settled (this one
+    /// replaces it). It is settled by [`Self::release`] once due and written to the queue.
+    /// The default keeps deferred messages in memory only, as nsqd does.
     fn defer(&self, _msg: &Message, _due: SystemTime) -> Result<(), BackendError> {
         Ok(())
     }

@@ -322,6 +322,10 @@ impl Channel {
             let queued = usize::from(self.enqueue(&mut st, entry.msg));
             wake_hungry(&mut st, queued);
         } else {
+            if let Err(err) = st.queue.defer(&entry.msg, SystemTime::now() + delay) {
+                // The record it was delivered from stays held: a crash delivers it at once.
+                tracing::error!(topic = %self.topic_name, channel = %self.name, %err, "recording a requeue delay");
+            }
             let due = Instant::now() + delay;
             st.deferred.push(entry.msg, due);
             self.arm_timer(&mut st, due);

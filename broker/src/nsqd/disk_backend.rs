@@ -7,10 +7,11 @@
 //!   [`BackendQueue::commit`] (a group-committed fsync) before `OK`;
 //! * a record read stays *held* in its disk queue until its message is released (FIN, or
 //!   written back), so a crash re-delivers in-flight and requeued messages;
-//! * a channel's deferred messages (`DPUB`) also go, with their due time, to the channel's
-//!   *deferred journal* `t:c;deferred` (a disk queue of `[8-byte due time, ns since the Unix
-//!   epoch][message]` records), held there until due; a restart defers them again. `;` is not
-//!   allowed in topic and channel names, so a journal never shares files with a queue.
+//! * a channel's deferred messages (`DPUB`, `REQ` with a delay) also go, with their due time,
+//!   to the channel's *deferred journal* `t:c;deferred` (a disk queue of `[8-byte due time, ns
+//!   since the Unix epoch][message]` records), held there until due; a restart defers them
+//!   again. `;` is not allowed in topic and channel names, so a journal never shares files
+//!   with a queue.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -311,9 +312,19 @@ impl BackendQueue for DiskBackend {
             msg.encode(buf);
         }))?;
         // Only this method and `take_deferred` (at start) read the journal, so the next
-        // unread record is the one just written: hold it until the message is due.
-        if let Some((_, hold)) = journal.pop_held() {
-            self.holds.lock().insert(msg.id, Held::Journal(hold));
+        // unread record is the one just written: hold it until the message is due. The
+        // record a requeued message was read from is settled: the journal has it now.
+        let Some((_, hold)) = journal.pop_held() else {
+            return Ok(());
+        };
+        let earlier = {
+            let mut holds = self.holds.lock();
+            let earlier = holds.remove(&msg.id);
+            holds.insert(msg.id, Held::Journal(hold));
+            earlier
+        };
+        for held in earlier {
+            self.release_held(held);
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use broker::nsqd::stats::StatsFilter;
 use broker::nsqd::{Nsqd, NsqdOptions};
 use bytes::{Bytes, BytesMut};
 use nsq_wire::command::Command;
@@ -15,16 +16,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
+// A test crate may load this file through several support modules.
+#[allow(clippy::duplicate_mod)]
+#[path = "../embedded/mod.rs"]
+mod embedded;
+#[allow(unused_imports)]
+pub use embedded::*;
+
 /// Upper bound for any single wait in tests.
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Options for a test broker on loopback port 0.
 pub fn test_options() -> NsqdOptions {
-    NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..NsqdOptions::default()
-    }
+    nsqd_opts()
 }
 
 /// Starts a broker with default options.
@@ -37,6 +41,49 @@ pub async fn start_with(f: impl FnOnce(&mut NsqdOptions)) -> Nsqd {
     let mut opts = test_options();
     f(&mut opts);
     Nsqd::start(opts).await.unwrap()
+}
+
+/// A stats filter that includes clients.
+pub fn all_stats() -> StatsFilter {
+    StatsFilter {
+        include_clients: true,
+        ..Default::default()
+    }
+}
+
+/// Asserts that no topic of `nsqd` has received a message.
+pub fn assert_nothing_published(nsqd: &Nsqd) {
+    let stats = nsqd.context().stats(&all_stats());
+    assert!(stats.iter().all(|t| t.message_count == 0), "{stats:?}");
+}
+
+/// A `PUB topic body` command.
+pub fn pub_cmd(topic: &str, body: &'static [u8]) -> Command {
+    Command::Pub {
+        topic: topic.into(),
+        body: Bytes::from_static(body),
+    }
+}
+
+/// For each `(bytes, error)`: a fresh connection sends `bytes` and gets the fatal `error`.
+pub async fn expect_fatal_cases(addr: SocketAddr, cases: &[(&[u8], &str)]) {
+    for (bytes, expected) in cases {
+        Client::connect(addr)
+            .await
+            .expect_fatal_after(bytes, expected)
+            .await;
+    }
+}
+
+/// For each `(bytes, error)`: a fresh connection sends `bytes`, closes its write half (the
+/// frame is cut short) and gets the fatal `error`.
+pub async fn expect_fatal_truncated_cases(addr: SocketAddr, cases: &[(&[u8], &str)]) {
+    for (bytes, expected) in cases {
+        let mut c = Client::connect(addr).await;
+        c.send_raw(bytes).await;
+        c.shutdown_write().await;
+        c.expect_fatal(expected).await;
+    }
 }
 
 /// Waits (bounded) until `cond` holds.
@@ -89,6 +136,15 @@ impl Client {
         let data = c.expect_response_data().await;
         let resp: IdentifyResponse = serde_json::from_slice(&data).unwrap();
         (c, resp)
+    }
+
+    /// Identifies with the given heartbeat interval.
+    pub async fn with_heartbeat(addr: SocketAddr, interval_ms: i64) -> Client {
+        let req = IdentifyRequest {
+            heartbeat_interval: Some(interval_ms),
+            ..Default::default()
+        };
+        Client::identified(addr, req).await.0
     }
 
     /// A subscribed consumer with the given RDY.
@@ -168,6 +224,18 @@ impl Client {
             }
             other => panic!("expected error {text:?}, got {other:?}"),
         }
+    }
+
+    /// Sends raw `bytes`, then expects the fatal error `text`.
+    pub async fn expect_fatal_after(&mut self, bytes: &[u8], text: &str) {
+        self.send_raw(bytes).await;
+        self.expect_fatal(text).await;
+    }
+
+    /// Sends `cmd`, then expects the fatal error `text`.
+    pub async fn command_fatal(&mut self, cmd: &Command, text: &str) {
+        self.send(cmd).await;
+        self.expect_fatal(text).await;
     }
 
     /// An error frame with `text`, then EOF.

@@ -1,5 +1,6 @@
 //! The interop scenarios every third-party client runs the same way against our nsqd: a
-//! [`Client`] is pynsq or nsqjs, with its own script names, flag spellings and writer output.
+//! [`Client`] is pynsq or nsqjs, with its own script names and writer output (the reader
+//! scripts take the same flags).
 
 use std::path::PathBuf;
 
@@ -81,23 +82,18 @@ impl Client {
             Client::Nsqjs(_) => assert_eq!(out["published"], publishes, "{mode}"),
         }
     }
-
-    /// Reader flags: msg_timeout 1 s, each message held 5 x 0.4 s = 2 s with a TOUCH every
-    /// 0.4 s.
-    fn touch_flags(&self) -> [&'static str; 6] {
-        match self {
-            Client::Pynsq(_) => ["--touch", "4", "--touch-every", "0.4", "--msg-timeout", "1"],
-            Client::Nsqjs(_) => [
-                "--touch",
-                "4",
-                "--touch-every-ms",
-                "400",
-                "--msg-timeout-ms",
-                "1000",
-            ],
-        }
-    }
 }
+
+/// Reader flags (the same for both clients): msg_timeout 1 s, each message held 5 x 0.4 s = 2 s
+/// with a TOUCH every 0.4 s.
+const TOUCH_FLAGS: [&str; 6] = [
+    "--touch",
+    "4",
+    "--touch-every-ms",
+    "400",
+    "--msg-timeout-ms",
+    "1000",
+];
 
 /// Strings for a script's argument list.
 pub fn args(list: &[&str]) -> Vec<String> {
@@ -149,7 +145,7 @@ pub async fn touch_keeps_message(client: &Client, topic: &str) {
     let addr = nsqd.tcp_addr().to_string();
     let bodies = sample_bodies("touch");
     client.write(&addr, topic, "pub", &[], &bodies).await;
-    let got = client.read(&addr, topic, 3, &client.touch_flags()).await;
+    let got = client.read(&addr, topic, 3, &TOUCH_FLAGS).await;
     assert_eq!(finished_sorted(&got), hex_sorted(&bodies));
     assert_delivered_once(&got, &bodies);
     nsqd.shutdown().await;

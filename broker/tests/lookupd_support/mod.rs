@@ -11,20 +11,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+// A test crate may load this file through several support modules.
+#[allow(clippy::duplicate_mod)]
+#[path = "../embedded/mod.rs"]
+mod embedded;
+#[allow(unused_imports)]
+pub use embedded::*;
+
 /// Upper bound for any single network wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Starts a lookupd on loopback with the given timeouts.
 pub async fn start_lookupd(inactive: Duration, tombstone: Duration) -> Lookupd {
-    Lookupd::start(LookupdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
+    launch_lookupd(LookupdOptions {
         inactive_producer_timeout: inactive,
         tombstone_lifetime: tombstone,
+        ..lookupd_opts()
     })
     .await
-    .unwrap()
 }
 
 /// Starts a lookupd with Go's default timeouts.
@@ -73,6 +77,25 @@ impl RawClient {
             .unwrap()
             .unwrap();
         data
+    }
+
+    /// Connects, sends the magic and IDENTIFYs as an nsqd with these ports.
+    pub async fn identified(addr: SocketAddr, tcp_port: u16, http_port: u16) -> Self {
+        let mut client = Self::connect(addr).await;
+        client.identify(tcp_port, http_port).await;
+        client
+    }
+
+    /// Sends each command line and asserts that every reply is `OK`.
+    pub async fn expect_ok(&mut self, lines: &[&str]) {
+        for line in lines {
+            assert_eq!(self.command(line).await, "OK", "{line:?}");
+        }
+    }
+
+    /// This connection's local address, which lookupd reports as `remote_address`.
+    pub fn local_id(&self) -> String {
+        self.stream.local_addr().unwrap().to_string()
     }
 
     /// Sends a command line and reads the reply as text.
@@ -173,20 +196,61 @@ pub async fn post(addr: SocketAddr, path_and_query: &str) -> Reply {
     http("POST", addr, path_and_query).await
 }
 
-/// The `remote_address`es of `/lookup?topic=<topic>`'s producers (sorted); empty on 404.
-pub async fn lookup_producers(addr: SocketAddr, topic: &str) -> Vec<String> {
+/// `/lookup?topic=<topic>`'s producers mapped through `field`, sorted; empty on 404.
+pub async fn lookup_producers_by<T: Ord>(
+    addr: SocketAddr,
+    topic: &str,
+    field: impl Fn(&Value) -> T,
+) -> Vec<T> {
     let reply = get(addr, &format!("/lookup?topic={topic}")).await;
     if reply.status == 404 {
         return Vec::new();
     }
-    let mut found: Vec<String> = reply.json()["producers"]
+    let mut found: Vec<T> = reply.json()["producers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["remote_address"].as_str().unwrap().to_owned())
+        .map(field)
         .collect();
     found.sort();
     found
+}
+
+/// The `remote_address`es of `/lookup?topic=<topic>`'s producers (sorted); empty on 404.
+pub async fn lookup_producers(addr: SocketAddr, topic: &str) -> Vec<String> {
+    lookup_producers_by(addr, topic, |p| {
+        p["remote_address"].as_str().unwrap().to_owned()
+    })
+    .await
+}
+
+/// `/channels?topic=<topic>`, sorted.
+pub async fn channels_of(addr: SocketAddr, topic: &str) -> Vec<String> {
+    let reply = get(addr, &format!("/channels?topic={topic}")).await;
+    sorted(&reply.json(), "channels")
+}
+
+/// `/topics`, sorted.
+pub async fn topics_of(addr: SocketAddr) -> Vec<String> {
+    sorted(&get(addr, "/topics").await.json(), "topics")
+}
+
+/// The `/nodes` producer whose `key` equals `value`.
+pub async fn node_where(addr: SocketAddr, key: &str, value: u16) -> Value {
+    let nodes = get(addr, "/nodes").await.json();
+    nodes["producers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n[key] == value)
+        .unwrap_or_else(|| panic!("no node with {key} {value} in {nodes}"))
+        .clone()
+}
+
+/// The number of producers in `/nodes`.
+pub async fn node_count(addr: SocketAddr) -> usize {
+    let nodes = get(addr, "/nodes").await.json();
+    nodes["producers"].as_array().unwrap().len()
 }
 
 /// Sorted string list of `json[key]`.

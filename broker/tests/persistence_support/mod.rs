@@ -121,23 +121,53 @@ impl Conn {
         self.response().await.expect("SUB");
     }
 
+    /// Like [`Self::consume`], returning each body with the time it arrived.
+    pub async fn consume_timed(
+        &mut self,
+        rdy: u64,
+        max: usize,
+        idle: Duration,
+    ) -> Vec<(String, std::time::Instant)> {
+        let mut got = Vec::new();
+        self.consume_each(rdy, max, idle, |msg| {
+            let body = String::from_utf8_lossy(&msg.body).into_owned();
+            got.push((body, std::time::Instant::now()));
+        })
+        .await;
+        got
+    }
+
     /// Receives messages (RDY `rdy` already sent by the caller or here), FINs each, and stops
     /// after `max` messages or when none arrives for `idle`.
     pub async fn consume(&mut self, rdy: u64, max: usize, idle: Duration) -> Vec<Message> {
-        self.send(Command::Rdy(rdy)).await;
         let mut got = Vec::new();
-        while got.len() < max {
+        self.consume_each(rdy, max, idle, |msg| got.push(msg)).await;
+        got
+    }
+
+    /// Sends RDY `rdy`, then FINs and hands over each message until `max` arrived or none
+    /// arrives for `idle`.
+    async fn consume_each(
+        &mut self,
+        rdy: u64,
+        max: usize,
+        idle: Duration,
+        mut each: impl FnMut(Message),
+    ) {
+        self.send(Command::Rdy(rdy)).await;
+        let mut count = 0;
+        while count < max {
             match self.frame_within(idle).await {
                 Some(Frame::Message(msg)) => {
                     self.send(Command::Fin(msg.id)).await;
-                    got.push(msg);
+                    each(msg);
+                    count += 1;
                 }
                 Some(Frame::Error(e)) => panic!("error while consuming: {e:?}"),
                 Some(Frame::Response(_)) => {}
                 None => break,
             }
         }
-        got
     }
 }
 

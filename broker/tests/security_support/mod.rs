@@ -21,6 +21,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
+// A test crate may load this file through several support modules.
+#[allow(clippy::duplicate_mod)]
+#[path = "../embedded/mod.rs"]
+mod embedded;
+#[allow(unused_imports)]
+pub use embedded::*;
+
 /// Upper bound for any single wait.
 pub const WAIT: Duration = Duration::from_secs(5);
 
@@ -96,6 +103,16 @@ impl Pki {
         };
         Arc::new(config)
     }
+}
+
+/// `GET /stats?format=json&<query>` of the nsqd whose HTTP address is `http`.
+pub async fn stats_json(http: SocketAddr, query: &str) -> serde_json::Value {
+    let url = format!("http://{http}/stats?format=json&{query}");
+    let response = tokio::time::timeout(WAIT, reqwest::get(url))
+        .await
+        .expect("stats timed out")
+        .unwrap();
+    response.json().await.unwrap()
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -185,6 +202,12 @@ impl Client {
     pub async fn closed(&mut self) {
         let frame = self.frame().await;
         assert!(frame.is_none(), "expected close, got {frame:?}");
+    }
+
+    /// Sends `AUTH` with `secret`.
+    pub async fn send_auth(&mut self, secret: &'static [u8]) {
+        self.send(Command::Auth(bytes::Bytes::from_static(secret)))
+            .await;
     }
 
     /// IDENTIFY with a raw JSON body; returns the negotiated reply.

@@ -82,8 +82,56 @@ async fn nothing_more(
     }
 }
 
-fn broker_error(check: &'static str) -> impl Fn(super::BrokerError) -> ConformanceError {
-    move |err| fail(check, err.to_string())
+/// The broker calls of one check; a broker error fails the check.
+struct Calls<'a> {
+    check: &'static str,
+    broker: &'a dyn Broker,
+}
+
+impl<'a> Calls<'a> {
+    fn new(check: &'static str, broker: &'a dyn Broker) -> Self {
+        Calls { check, broker }
+    }
+
+    fn error(&self, err: super::BrokerError) -> ConformanceError {
+        fail(self.check, err.to_string())
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        options: SubscribeOptions,
+        handler: super::Handler,
+    ) -> Result<(), ConformanceError> {
+        let subscribed = self.broker.subscribe(topic, options, handler).await;
+        subscribed.map_err(|err| self.error(err))
+    }
+
+    /// Subscribes a [`forwarding`] handler; returns where its deliveries arrive.
+    async fn forward(
+        &self,
+        topic: &str,
+        options: SubscribeOptions,
+    ) -> Result<Received, ConformanceError> {
+        let (handler, rx) = forwarding(self.check);
+        self.subscribe(topic, options, handler).await?;
+        Ok(rx)
+    }
+
+    async fn publish(
+        &self,
+        topic: &str,
+        message: Message,
+        options: PublishOptions,
+    ) -> Result<(), ConformanceError> {
+        let published = self.broker.publish(topic, message, options).await;
+        published.map_err(|err| self.error(err))
+    }
+
+    async fn unsubscribe(&self, topic: &str, channel: &str) -> Result<(), ConformanceError> {
+        let unsubscribed = self.broker.unsubscribe(topic, channel).await;
+        unsubscribed.map_err(|err| self.error(err))
+    }
 }
 
 /// Runs every check.
@@ -101,29 +149,22 @@ pub async fn channels_each_get_every_message(
     timeout: Duration,
 ) -> Result<(), ConformanceError> {
     const CHECK: &str = "channels each get every message";
-    let err = broker_error(CHECK);
+    let calls = Calls::new(CHECK, broker);
     let (topic, other) = (unique("conformance.fanout"), unique("conformance.other"));
-    let (email, mut email_rx) = forwarding(CHECK);
-    let (audit, mut audit_rx) = forwarding(CHECK);
-    let (stray, mut stray_rx) = forwarding(CHECK);
-    broker
-        .subscribe(&topic, SubscribeOptions::new("email"), email)
-        .await
-        .map_err(&err)?;
-    broker
-        .subscribe(&topic, SubscribeOptions::new("audit"), audit)
-        .await
-        .map_err(&err)?;
-    broker
-        .subscribe(&other, SubscribeOptions::new("email"), stray)
-        .await
-        .map_err(&err)?;
+    let mut email_rx = calls
+        .forward(&topic, SubscribeOptions::new("email"))
+        .await?;
+    let mut audit_rx = calls
+        .forward(&topic, SubscribeOptions::new("audit"))
+        .await?;
+    let mut stray_rx = calls
+        .forward(&other, SubscribeOptions::new("email"))
+        .await?;
     let bodies = ["m1", "m2", "m3"];
     for body in bodies {
-        broker
+        calls
             .publish(&topic, Message::new(body), PublishOptions::default())
-            .await
-            .map_err(&err)?;
+            .await?;
     }
     for (channel, rx) in [("email", &mut email_rx), ("audit", &mut audit_rx)] {
         let mut seen = Vec::new();
@@ -150,7 +191,7 @@ pub async fn channels_each_get_every_message(
     }
     nothing_more(CHECK, &mut stray_rx, Duration::from_millis(100)).await?;
     for (t, c) in [(&topic, "email"), (&topic, "audit"), (&other, "email")] {
-        broker.unsubscribe(t, c).await.map_err(&err)?;
+        calls.unsubscribe(t, c).await?;
     }
     Ok(())
 }
@@ -162,20 +203,15 @@ pub async fn headers_cross_the_broker(
     timeout: Duration,
 ) -> Result<(), ConformanceError> {
     const CHECK: &str = "headers cross the broker";
-    let err = broker_error(CHECK);
+    let calls = Calls::new(CHECK, broker);
     let topic = unique("conformance.headers");
-    let (handler, mut rx) = forwarding(CHECK);
-    broker
-        .subscribe(&topic, SubscribeOptions::new("c"), handler)
-        .await
-        .map_err(&err)?;
+    let mut rx = calls.forward(&topic, SubscribeOptions::new("c")).await?;
     let message = Message::json(&serde_json::json!({ "id": 7 }))
         .map_err(|e| fail(CHECK, e.to_string()))?
         .with_header("x-tenant", "acme");
-    broker
+    calls
         .publish(&topic, message, PublishOptions::default())
-        .await
-        .map_err(&err)?;
+        .await?;
     let delivery = next(CHECK, &mut rx, timeout).await?;
     let headers = &delivery.message.headers;
     if headers.get("x-tenant") != Some("acme") {
@@ -190,7 +226,7 @@ pub async fn headers_cross_the_broker(
             format!("operation is {:?}", delivery.context.operation()),
         ));
     }
-    broker.unsubscribe(&topic, "c").await.map_err(&err)?;
+    calls.unsubscribe(&topic, "c").await?;
     Ok(())
 }
 
@@ -200,26 +236,21 @@ pub async fn raw_publish_has_no_headers(
     timeout: Duration,
 ) -> Result<(), ConformanceError> {
     const CHECK: &str = "raw publish has no headers";
-    let err = broker_error(CHECK);
+    let calls = Calls::new(CHECK, broker);
     let topic = unique("conformance.raw");
-    let (handler, mut rx) = forwarding(CHECK);
-    broker
-        .subscribe(&topic, SubscribeOptions::new("c"), handler)
-        .await
-        .map_err(&err)?;
-    broker
+    let mut rx = calls.forward(&topic, SubscribeOptions::new("c")).await?;
+    calls
         .publish(
             &topic,
             Message::new("plain"),
             PublishOptions::default().raw(),
         )
-        .await
-        .map_err(&err)?;
+        .await?;
     let delivery = next(CHECK, &mut rx, timeout).await?;
     if !delivery.message.headers.is_empty() || delivery.message.body != "plain" {
         return Err(fail(CHECK, format!("got {:?}", delivery.message)));
     }
-    broker.unsubscribe(&topic, "c").await.map_err(&err)?;
+    calls.unsubscribe(&topic, "c").await?;
     Ok(())
 }
 
@@ -230,7 +261,7 @@ pub async fn failures_retry_then_dead_letter(
     timeout: Duration,
 ) -> Result<(), ConformanceError> {
     const CHECK: &str = "failures retry then dead-letter";
-    let err = broker_error(CHECK);
+    let calls = Calls::new(CHECK, broker);
     let (topic, dead) = (unique("conformance.retry"), unique("conformance.dlq"));
     let (attempt_tx, mut attempts) = mpsc::unbounded_channel::<u16>();
     let failing = handler_fn(move |delivery: Delivery| {
@@ -244,19 +275,11 @@ pub async fn failures_retry_then_dead_letter(
         .max_attempts(3)
         .backoff(Backoff::Fixed(Duration::from_millis(10)))
         .dead_letter(dead.clone());
-    let (dead_handler, mut dead_rx) = forwarding(CHECK);
-    broker
-        .subscribe(&dead, SubscribeOptions::new("ops"), dead_handler)
-        .await
-        .map_err(&err)?;
-    broker
-        .subscribe(&topic, options, failing)
-        .await
-        .map_err(&err)?;
-    broker
+    let mut dead_rx = calls.forward(&dead, SubscribeOptions::new("ops")).await?;
+    calls.subscribe(&topic, options, failing).await?;
+    calls
         .publish(&topic, Message::new("doomed"), PublishOptions::default())
-        .await
-        .map_err(&err)?;
+        .await?;
     let letter = next(CHECK, &mut dead_rx, timeout).await?;
     let mut seen = Vec::new();
     while let Ok(attempt) = attempts.try_recv() {
@@ -289,7 +312,7 @@ pub async fn failures_retry_then_dead_letter(
     if letter.message.body != "doomed" {
         return Err(fail(CHECK, "dead letter body changed"));
     }
-    broker.unsubscribe(&topic, "c").await.map_err(&err)?;
-    broker.unsubscribe(&dead, "ops").await.map_err(&err)?;
+    calls.unsubscribe(&topic, "c").await?;
+    calls.unsubscribe(&dead, "ops").await?;
     Ok(())
 }

@@ -13,9 +13,8 @@
 use super::handler::{is_permanent, Delivery, Handler, HandlerStack};
 use super::message::{header, Message};
 use super::options::{PublishOptions, SubscribeOptions, SubscriptionKey};
-use super::{Broker, BrokerError};
+use super::{wire_bytes, Broker, BrokerError};
 use crate::app::AppInfo;
-use crate::telemetry::inject_current;
 use crate::transport::Kind;
 use crate::BoxError;
 use async_trait::async_trait;
@@ -176,17 +175,6 @@ fn validate_name(name: &str) -> Result<(), BrokerError> {
     } else {
         Err(BrokerError::InvalidName(name.to_string()))
     }
-}
-
-fn wire_bytes(mut message: Message, options: &PublishOptions) -> Result<Bytes, BrokerError> {
-    if options.raw {
-        return Ok(message.body);
-    }
-    message.ensure_id();
-    if !message.headers.contains(header::TRACEPARENT) {
-        inject_current(&mut message.headers);
-    }
-    Ok(message.to_wire()?)
 }
 
 #[async_trait]

@@ -25,6 +25,7 @@ use crate::codec::CodecError;
 use crate::envelope::EnvelopeError;
 use crate::BoxError;
 use async_trait::async_trait;
+use bytes::Bytes;
 use std::sync::Arc;
 
 /// Why a broker operation failed.
@@ -119,6 +120,32 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Stops the subscription on `(topic, channel)`, draining its in-flight handlers.
     async fn unsubscribe(&self, topic: &str, channel: &str) -> Result<(), BrokerError>;
+}
+
+/// The bytes a [`Broker`] puts on the wire for `message` published with `options`: the
+/// [envelope](crate::envelope) with a message id and the current trace context (unless the
+/// headers already carry a `traceparent`), or the bare body when [`PublishOptions::raw`].
+/// Broker implementations call it in `publish`.
+///
+/// ```
+/// use framework::broker::{wire_bytes, Message, PublishOptions};
+///
+/// let raw = wire_bytes(Message::new("plain"), &PublishOptions::default().raw()).unwrap();
+/// assert_eq!(raw, "plain");
+/// let wire = wire_bytes(Message::new("plain"), &PublishOptions::default()).unwrap();
+/// let sent = Message::from_wire(wire).unwrap();
+/// assert_eq!(sent.body, "plain");
+/// assert_eq!(sent.id().map(str::len), Some(32));
+/// ```
+pub fn wire_bytes(mut message: Message, options: &PublishOptions) -> Result<Bytes, BrokerError> {
+    if options.raw {
+        return Ok(message.body);
+    }
+    message.ensure_id();
+    if !message.headers.contains(header::TRACEPARENT) {
+        crate::telemetry::inject_current(&mut message.headers);
+    }
+    Ok(message.to_wire()?)
 }
 
 /// A type published to a fixed topic; derive it with `#[derive(framework::Event)]`.

@@ -3,12 +3,10 @@
 //! timeouts) into gRPC statuses instead of dropped streams.
 
 use crate::app::AppInfo;
-use crate::middleware::{Elapsed, Panicked};
+use crate::middleware::{boxed_service_plumbing, Elapsed, Panicked};
 use crate::telemetry::headers_from_http;
 use crate::transport::{Context, Kind};
 use crate::BoxError;
-use futures::future::BoxFuture;
-use std::task::{Context as TaskContext, Poll};
 use tonic::body::BoxBody;
 use tower::Service;
 
@@ -30,13 +28,7 @@ where
     S: Service<GrpcRequest, Response = GrpcResponse, Error = BoxError>,
     S::Future: Send + 'static,
 {
-    type Response = GrpcResponse;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<GrpcResponse, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
+    boxed_service_plumbing!();
 
     fn call(&mut self, mut req: GrpcRequest) -> Self::Future {
         let context = Context::new(
@@ -62,13 +54,7 @@ where
     S: Service<GrpcRequest, Response = GrpcResponse, Error = BoxError>,
     S::Future: Send + 'static,
 {
-    type Response = GrpcResponse;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<GrpcResponse, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
+    boxed_service_plumbing!();
 
     fn call(&mut self, req: GrpcRequest) -> Self::Future {
         let future = self.inner.call(req);

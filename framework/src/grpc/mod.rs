@@ -25,7 +25,7 @@ pub use probe::{health_status, ServingStatus};
 use crate::app::AppInfo;
 use crate::health::{HealthCheck, HealthChecks};
 use crate::middleware::{BoxService, Metrics, Stack};
-use crate::server::{Endpoint, Server};
+use crate::server::{drain_until, Endpoint, Server};
 use crate::BoxError;
 use async_trait::async_trait;
 use layers::{ContextService, StatusService};
@@ -356,16 +356,13 @@ impl Server for GrpcServer {
         self.health_checks
             .report_stopped(&mut self.health.clone())
             .await;
-        // The receiver is gone only if the task already ended.
-        let _ = running.shutdown.send(());
-        let mut task = running.task;
-        match tokio::time::timeout_at(deadline, &mut task).await {
-            Ok(_) => Ok(()),
-            Err(_) => {
-                task.abort();
-                Err("grpc server did not drain by the deadline; connections closed".into())
-            }
-        }
+        drain_until(
+            running.shutdown,
+            running.task,
+            deadline,
+            "grpc server did not drain by the deadline; connections closed",
+        )
+        .await
     }
 
     fn endpoint(&self) -> Option<Endpoint> {

@@ -8,6 +8,25 @@
 //! [`Delivery`](crate::Delivery) or an `http::Request` from the gRPC server. All of them
 //! return [`BoxError`](crate::BoxError) errors.
 
+/// The part of `impl Service<R> for SomeService<S>` that every middleware service shares:
+/// the inner service's response, [`BoxError`](crate::BoxError) errors, a boxed future and
+/// the inner service's readiness (`self.inner`). Each service writes its own `call`.
+macro_rules! boxed_service_plumbing {
+    () => {
+        type Response = S::Response;
+        type Error = crate::BoxError;
+        type Future = futures::future::BoxFuture<'static, Result<S::Response, crate::BoxError>>;
+
+        fn poll_ready(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), crate::BoxError>> {
+            self.inner.poll_ready(cx).map_err(Into::into)
+        }
+    };
+}
+pub(crate) use boxed_service_plumbing;
+
 mod metrics;
 mod recovery;
 mod selector;

@@ -3,8 +3,6 @@
 use super::operation_of;
 use crate::transport::Transported;
 use crate::BoxError;
-use futures::future::BoxFuture;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 use tower::{Layer, Service};
 
@@ -57,13 +55,7 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
+    boxed_service_plumbing!();
 
     fn call(&mut self, req: R) -> Self::Future {
         let operation = operation_of(&req);

@@ -5,9 +5,7 @@
 use crate::telemetry::extract_context;
 use crate::transport::{Outcome, Transported};
 use crate::BoxError;
-use futures::future::BoxFuture;
 use opentelemetry::trace::TraceContextExt;
-use std::task::{Context as TaskContext, Poll};
 use tower::{Layer, Service};
 use tracing::field::Empty;
 use tracing::Instrument;
@@ -47,13 +45,7 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
+    boxed_service_plumbing!();
 
     fn call(&mut self, req: R) -> Self::Future {
         let span = request_span(&req);

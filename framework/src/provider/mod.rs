@@ -115,6 +115,27 @@ struct Built {
     cleanup: Option<Cleanup>,
 }
 
+/// A [`Construct`] running an async `constructor`; `split` turns what it returns into the
+/// value and its cleanup, if any.
+fn construct<T, V, F, Fut>(constructor: F, split: fn(V) -> (T, Option<Cleanup>)) -> Construct
+where
+    T: Send + Sync + 'static,
+    F: Fn(Resolver) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<V, BoxError>> + Send + 'static,
+    V: 'static,
+{
+    Arc::new(move |resolver| {
+        let future = constructor(resolver);
+        Box::pin(async move {
+            let (value, cleanup) = split(future.await?);
+            Ok(Built {
+                value: Arc::new(value),
+                cleanup,
+            })
+        })
+    })
+}
+
 struct Provider {
     type_id: TypeId,
     type_name: &'static str,
@@ -142,20 +163,7 @@ impl ProviderSet {
         F: Fn(Resolver) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, BoxError>> + Send + 'static,
     {
-        let constructor = Arc::new(constructor);
-        self.register::<T>(
-            None,
-            Arc::new(move |resolver| {
-                let future = constructor(resolver);
-                Box::pin(async move {
-                    let value = future.await?;
-                    Ok(Built {
-                        value: Arc::new(value),
-                        cleanup: None,
-                    })
-                })
-            }),
-        )
+        self.register::<T>(None, construct(constructor, |value| (value, None)))
     }
 
     /// Registers an async constructor of `T` that also returns its cleanup.
@@ -165,20 +173,8 @@ impl ProviderSet {
         F: Fn(Resolver) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(T, Cleanup), BoxError>> + Send + 'static,
     {
-        let constructor = Arc::new(constructor);
-        self.register::<T>(
-            None,
-            Arc::new(move |resolver| {
-                let future = constructor(resolver);
-                Box::pin(async move {
-                    let (value, cleanup) = future.await?;
-                    Ok(Built {
-                        value: Arc::new(value),
-                        cleanup: Some(cleanup),
-                    })
-                })
-            }),
-        )
+        let construct = construct(constructor, |(value, cleanup)| (value, Some(cleanup)));
+        self.register::<T>(None, construct)
     }
 
     /// Registers a ready value (configuration, clients built elsewhere).
@@ -214,19 +210,11 @@ impl ProviderSet {
     /// Its dependencies are known before it runs, so a missing one is reported by
     /// [`check`](ProviderSet::check) before anything is built.
     pub fn provide_fn<Args, C: Inject<Args>>(self, constructor: C) -> Self {
-        let constructor = Arc::new(constructor);
-        self.register::<C::Output>(
-            Some(C::dependencies()),
-            Arc::new(move |resolver| {
-                let future = constructor.call(resolver);
-                Box::pin(async move {
-                    Ok(Built {
-                        value: Arc::new(future.await?),
-                        cleanup: None,
-                    })
-                })
-            }),
-        )
+        let construct = construct(
+            move |resolver| constructor.call(resolver),
+            |value| (value, None),
+        );
+        self.register::<C::Output>(Some(C::dependencies()), construct)
     }
 
     fn register<T: 'static>(
