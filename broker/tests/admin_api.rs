@@ -10,7 +10,7 @@ use std::time::Duration;
 use admin_support::{orders_state, FakeNsqd};
 use broker::admin::{Admin, AdminOptions};
 use broker::lookupd::Lookupd;
-use lookupd_support::{default_lookupd, RawClient, WAIT};
+use lookupd_support::{admin_opts, default_lookupd, launch_admin, RawClient, WAIT};
 use serde_json::{json, Value};
 use tokio::time::timeout;
 
@@ -27,9 +27,8 @@ async fn cluster() -> Cluster {
     let b = FakeNsqd::start("node-b", orders_state(2, 4, 2)).await;
     let mut registrations = Vec::new();
     for (tcp_port, node) in [(4150, &a), (4250, &b)] {
-        let mut peer = RawClient::connect(lookupd.tcp_addr()).await;
-        peer.identify(tcp_port, node.addr.port()).await;
-        assert_eq!(peer.command("REGISTER orders billing").await, "OK");
+        let mut peer = RawClient::identified(lookupd.tcp_addr(), tcp_port, node.addr.port()).await;
+        peer.expect_ok(&["REGISTER orders billing"]).await;
         registrations.push(peer);
     }
     Cluster {
@@ -41,13 +40,12 @@ async fn cluster() -> Cluster {
 
 async fn admin_for(lookupd: &Lookupd, tweak: impl FnOnce(&mut AdminOptions)) -> Admin {
     let mut options = AdminOptions {
-        http_address: "127.0.0.1:0".parse().unwrap(),
         lookupd_http_addresses: vec![lookupd.http_addr().to_string()],
         http_client_request_timeout: Duration::from_secs(2),
-        ..AdminOptions::default()
+        ..admin_opts()
     };
     tweak(&mut options);
-    Admin::start(options).await.unwrap()
+    launch_admin(options).await
 }
 
 async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
@@ -65,8 +63,13 @@ async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
     )
 }
 
+/// `method` on the admin's `path`, with an optional JSON body.
+async fn request(admin: &Admin, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call(method, format!("http://{}{path}", admin.http_addr()), body).await
+}
+
 async fn get(admin: &Admin, path: &str) -> (u16, Value) {
-    call("GET", format!("http://{}{path}", admin.http_addr()), None).await
+    request(admin, "GET", path, None).await
 }
 
 #[tokio::test]
@@ -164,11 +167,11 @@ async fn nodes_counter_and_cluster_overview() {
 async fn channel_and_topic_actions_reach_every_producer() {
     let cluster = cluster().await;
     let admin = admin_for(&cluster.lookupd, |_| {}).await;
-    let base = format!("http://{}", admin.http_addr());
 
-    let (status, reply) = call(
+    let (status, reply) = request(
+        &admin,
         "POST",
-        format!("{base}/api/topics/orders/billing"),
+        "/api/topics/orders/billing",
         Some(json!({"action": "pause"})),
     )
     .await;
@@ -179,9 +182,10 @@ async fn channel_and_topic_actions_reach_every_producer() {
     let (_, channel) = get(&admin, "/api/topics/orders/billing").await;
     assert_eq!(channel["paused"], true);
 
-    let (status, _) = call(
+    let (status, _) = request(
+        &admin,
         "POST",
-        format!("{base}/api/topics/orders"),
+        "/api/topics/orders",
         Some(json!({"action": "empty"})),
     )
     .await;
@@ -192,17 +196,18 @@ async fn channel_and_topic_actions_reach_every_producer() {
             .to_owned()
     ));
 
-    let (status, reply) = call(
+    let (status, reply) = request(
+        &admin,
         "POST",
-        format!("{base}/api/topics/orders"),
+        "/api/topics/orders",
         Some(json!({"action": "explode"})),
     )
     .await;
     assert_eq!((status, &reply["message"]), (400, &json!("INVALID_ACTION")));
-    let (status, _) = call("POST", format!("{base}/api/topics/orders"), None).await;
+    let (status, _) = request(&admin, "POST", "/api/topics/orders", None).await;
     assert_eq!(status, 400);
 
-    let (status, _) = call("DELETE", format!("{base}/api/topics/orders/billing"), None).await;
+    let (status, _) = request(&admin, "DELETE", "/api/topics/orders/billing", None).await;
     assert_eq!(status, 200);
     for node in &cluster.nodes {
         assert!(node
@@ -216,11 +221,11 @@ async fn channel_and_topic_actions_reach_every_producer() {
 async fn create_and_tombstone_go_through_lookupd() {
     let cluster = cluster().await;
     let admin = admin_for(&cluster.lookupd, |_| {}).await;
-    let base = format!("http://{}", admin.http_addr());
 
-    let (status, _) = call(
+    let (status, _) = request(
+        &admin,
         "POST",
-        format!("{base}/api/topics"),
+        "/api/topics",
         Some(json!({"topic": "fresh", "channel": "audit"})),
     )
     .await;
@@ -230,18 +235,20 @@ async fn create_and_tombstone_go_through_lookupd() {
     let (_, inactive) = get(&admin, "/api/topics?inactive=true").await;
     assert_eq!(inactive["topics"], json!({"fresh": ["audit"]}));
 
-    let (status, reply) = call(
+    let (status, reply) = request(
+        &admin,
         "POST",
-        format!("{base}/api/topics"),
+        "/api/topics",
         Some(json!({"topic": "bad topic"})),
     )
     .await;
     assert_eq!((status, &reply["message"]), (400, &json!("INVALID_TOPIC")));
 
     let node = cluster.nodes[0].node();
-    let (status, _) = call(
+    let (status, _) = request(
+        &admin,
         "DELETE",
-        format!("{base}/api/nodes/{node}"),
+        &format!("/api/nodes/{node}"),
         Some(json!({"topic": "orders"})),
     )
     .await;
@@ -354,25 +361,19 @@ async fn admin_users_guard_actions() {
 #[tokio::test]
 async fn nsqd_mode_reads_the_listed_nsqds() {
     let node = FakeNsqd::start("solo", orders_state(1, 2, 0)).await;
-    let admin = Admin::start(AdminOptions {
-        http_address: "127.0.0.1:0".parse().unwrap(),
+    let admin = launch_admin(AdminOptions {
         nsqd_http_addresses: vec![node.addr.to_string()],
-        ..AdminOptions::default()
+        ..admin_opts()
     })
-    .await
-    .unwrap();
+    .await;
     let (_, topics) = get(&admin, "/api/topics").await;
     assert_eq!(topics["topics"], json!(["orders"]));
     let (_, nodes) = get(&admin, "/api/nodes").await;
     assert_eq!(nodes["nodes"][0]["hostname"], "solo");
     let (_, topic) = get(&admin, "/api/topics/orders").await;
     assert_eq!(topic["channels"][0]["depth"], 2);
-    let (status, _) = call(
-        "POST",
-        format!("http://{}/api/topics/orders/billing", admin.http_addr()),
-        Some(json!({"action": "pause"})),
-    )
-    .await;
+    let pause = Some(json!({"action": "pause"}));
+    let (status, _) = request(&admin, "POST", "/api/topics/orders/billing", pause).await;
     assert_eq!(status, 200);
     assert!(node.channel_paused("orders", "billing"));
     admin.shutdown().await;
@@ -402,12 +403,7 @@ async fn config_endpoint_reads_and_swaps_lookupds() {
 
 #[tokio::test]
 async fn options_must_name_one_kind_of_upstream() {
-    let err = Admin::start(AdminOptions {
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..AdminOptions::default()
-    })
-    .await
-    .unwrap_err();
+    let err = Admin::start(admin_opts()).await.unwrap_err();
     assert!(err.to_string().contains("--lookupd-http-address"));
 }
 
@@ -447,10 +443,9 @@ async fn admin_actions_are_notified_like_go() {
         o.notification_http_endpoint = Some(endpoint);
     })
     .await;
-    let base = format!("http://{}", admin.http_addr());
 
     let create = json!({"topic": "fresh", "channel": "ch"});
-    let (status, _) = call("POST", format!("{base}/api/topics"), Some(create)).await;
+    let (status, _) = request(&admin, "POST", "/api/topics", Some(create)).await;
     assert_eq!(status, 200);
     let sent = notifications(&mut rx, 2).await;
     assert_eq!(sent[0]["action"], "create_channel");
@@ -465,8 +460,8 @@ async fn admin_actions_are_notified_like_go() {
     }
 
     let pause = json!({"action": "pause"});
-    let url = format!("{base}/api/topics/orders/billing");
-    assert_eq!(call("POST", url.clone(), Some(pause)).await.0, 200);
+    let path = "/api/topics/orders/billing";
+    assert_eq!(request(&admin, "POST", path, Some(pause)).await.0, 200);
     let sent = notifications(&mut rx, 1).await;
     assert_eq!(sent[0]["action"], "pause_channel");
     assert_eq!(
@@ -474,7 +469,7 @@ async fn admin_actions_are_notified_like_go() {
         (&json!("orders"), &json!("billing"))
     );
 
-    assert_eq!(call("DELETE", url, None).await.0, 200);
+    assert_eq!(request(&admin, "DELETE", path, None).await.0, 200);
     let sent = notifications(&mut rx, 1).await;
     assert_eq!(sent[0]["action"], "delete_channel");
     assert_eq!(sent[0]["url"], "/api/topics/orders/billing");

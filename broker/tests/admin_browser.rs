@@ -6,13 +6,14 @@
 //! Skips with a notice when Chromium is missing and the interop variables are unset (plain
 //! `cargo test`); fails when they are set (`scripts/test.sh`), since the setup installs it.
 
+mod embedded;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use broker::admin::{Admin, AdminOptions};
-use broker::lookupd::{Lookupd, LookupdOptions};
-use broker::nsqd::{Nsqd, NsqdOptions};
+use broker::admin::AdminOptions;
+use embedded::{admin_opts, launch_admin, launch_lookupd_and_nsqd};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -152,47 +153,16 @@ async fn browser_sees_depths_and_pauses_a_channel() {
     let Some((chromium, driver_path)) = browser_paths() else {
         return;
     };
-    let lookupd = Lookupd::start(LookupdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        ..LookupdOptions::default()
-    })
-    .await
-    .unwrap();
-    let nsqd = Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        lookupd_tcp_address: vec![lookupd.tcp_addr().to_string()],
-        ..NsqdOptions::default()
-    })
-    .await
-    .unwrap();
+    let (lookupd, nsqd) = launch_lookupd_and_nsqd().await;
     let nsqd_http = format!("http://{}", nsqd.http_addr());
-    http(
-        reqwest::Method::POST,
-        format!("{nsqd_http}/topic/create?topic=orders"),
-    )
-    .await;
-    http(
-        reqwest::Method::POST,
-        format!("{nsqd_http}/channel/create?topic=orders&channel=billing"),
-    )
-    .await;
+    let post = |path: &str| http(reqwest::Method::POST, format!("{nsqd_http}{path}"));
+    post("/topic/create?topic=orders").await;
+    post("/channel/create?topic=orders&channel=billing").await;
     for _ in 0..5 {
-        http(
-            reqwest::Method::POST,
-            format!("{nsqd_http}/pub?topic=orders"),
-        )
-        .await;
+        post("/pub?topic=orders").await;
     }
     for _ in 0..2 {
-        http(
-            reqwest::Method::POST,
-            format!("{nsqd_http}/pub?topic=audit"),
-        )
-        .await;
+        post("/pub?topic=audit").await;
     }
     // nsqadmin reads the cluster through lookupd: wait until nsqd registered both topics.
     let lookupd_http = format!("http://{}", lookupd.http_addr());
@@ -216,13 +186,11 @@ async fn browser_sees_depths_and_pauses_a_channel() {
     })
     .await
     .expect("nsqd registers its topics with lookupd");
-    let admin = Admin::start(AdminOptions {
-        http_address: "127.0.0.1:0".parse().unwrap(),
+    let admin = launch_admin(AdminOptions {
         lookupd_http_addresses: vec![lookupd.http_addr().to_string()],
-        ..AdminOptions::default()
+        ..admin_opts()
     })
-    .await
-    .unwrap();
+    .await;
 
     let driver = Driver::start(&driver_path).await;
     let profile = tempfile::tempdir().unwrap();

@@ -7,29 +7,22 @@ mod persistence_support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use broker::nsqd::{Nsqd, NsqdOptions};
+use broker::nsqd::NsqdOptions;
 use persistence_support::*;
 
-/// `GET path`: (status, body).
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let response = tokio::time::timeout(WAIT, reqwest::get(format!("http://{addr}{path}")))
-        .await
-        .expect("HTTP timed out")
-        .expect("HTTP request");
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
-}
-
-/// Publishes over fresh connections until one PUB fails; returns its error text.
-async fn publish_until_failure(addr: SocketAddr) -> String {
-    let mut conn = Conn::connect(addr).await;
-    for i in 0..200 {
-        match conn.publish("d", format!("m-{i:05}")).await {
-            Ok(()) => tokio::time::sleep(Duration::from_millis(5)).await,
-            Err(error) => return error,
+/// Polls `GET /ping` every 10 ms until `done(status, body)`; returns that body.
+async fn poll_ping(http: SocketAddr, done: impl Fn(u16, &str) -> bool, what: &str) -> String {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let (status, body) = http_get(http, "/ping").await;
+            if done(status, &body) {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    }
-    panic!("a publish must fail once the data directory is gone");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"))
 }
 
 /// Publishes until one PUB succeeds again (E_PUB_FAILED closes the connection, so each
@@ -47,25 +40,14 @@ async fn publish_until_success(addr: SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_write_errors_make_nsqd_unhealthy_until_a_write_succeeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let gone = dir.path().join("gone");
-    std::fs::create_dir(&data).unwrap();
-    let opts = NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        data_path: data.clone(),
+    let dir = MovableDataDir::new();
+    let nsqd = launch_nsqd(NsqdOptions {
         // Disk only, and a new data file every few records, so writes need the directory
         // (moving it away fails writes even as root, unlike chmod).
-        mem_queue_size: 0,
         max_bytes_per_file: 200,
-        sync_timeout: Duration::from_millis(100),
-        ..NsqdOptions::default()
-    };
-    let nsqd = tokio::time::timeout(WAIT, Nsqd::start(opts))
-        .await
-        .expect("start timed out")
-        .expect("nsqd start");
+        ..disk_options(&dir.data, 0)
+    })
+    .await;
     let (tcp, http) = (nsqd.tcp_addr(), nsqd.http_addr());
     Conn::connect(tcp).await.sub("d", "c").await;
     Conn::connect(tcp)
@@ -75,8 +57,8 @@ async fn disk_write_errors_make_nsqd_unhealthy_until_a_write_succeeds() {
         .unwrap();
     assert_eq!(http_get(http, "/ping").await, (200, "OK".to_owned()));
 
-    std::fs::rename(&data, &gone).unwrap();
-    let error = publish_until_failure(tcp).await;
+    dir.move_away();
+    let error = publish_until_failure(&mut Conn::connect(tcp).await).await;
     let reason = error
         .strip_prefix("E_PUB_FAILED PUB failed ")
         .unwrap_or_else(|| panic!("expected E_PUB_FAILED, got {error}"));
@@ -96,64 +78,46 @@ async fn disk_write_errors_make_nsqd_unhealthy_until_a_write_succeeds() {
     assert_eq!(status, 503);
     assert_eq!(http_get(http, "/ping").await.0, 500);
 
-    std::fs::rename(&gone, &data).unwrap();
+    dir.bring_back();
     publish_until_success(tcp).await;
     assert_eq!(http_get(http, "/ping").await, (200, "OK".to_owned()));
     assert_eq!(http_json(http, "/stats?format=json").await["health"], "OK");
 
-    tokio::time::timeout(WAIT, nsqd.shutdown())
-        .await
-        .expect("shutdown timed out");
+    shutdown_nsqd(nsqd).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_write_errors_make_nsqd_unhealthy() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let gone = dir.path().join("gone");
-    std::fs::create_dir(&data).unwrap();
-    let opts = NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        data_path: data.clone(),
-        ..NsqdOptions::default()
-    };
-    let nsqd = tokio::time::timeout(WAIT, Nsqd::start(opts))
-        .await
-        .expect("start timed out")
-        .expect("nsqd start");
+    let dir = MovableDataDir::new();
+    let nsqd = launch_nsqd(NsqdOptions {
+        data_path: dir.data.clone(),
+        ..nsqd_opts()
+    })
+    .await;
     let http = nsqd.http_addr();
     assert_eq!(http_post(http, "/topic/create?topic=meta", "").await.0, 200);
     let channel_create = "/channel/create?topic=meta&channel=c";
     assert_eq!(http_post(http, channel_create, "").await.0, 200);
-    std::fs::rename(&data, &gone).unwrap();
+    dir.move_away();
     // Pausing a channel rewrites nsqd.dat, which cannot be written now.
     let pause = "/channel/pause?topic=meta&channel=c";
     assert_eq!(http_post(http, pause, "").await.0, 200);
-    let unhealthy = tokio::time::timeout(WAIT, async {
-        loop {
-            let (status, body) = http_get(http, "/ping").await;
-            if status == 500 {
-                return body;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("nsqd must turn unhealthy when nsqd.dat cannot be written");
+    let unhealthy = poll_ping(
+        http,
+        |status, _| status == 500,
+        "nsqd must turn unhealthy when nsqd.dat cannot be written",
+    )
+    .await;
     assert!(unhealthy.starts_with("NOK - "), "{unhealthy}");
 
-    std::fs::rename(&gone, &data).unwrap();
+    dir.bring_back();
     let unpause = "/channel/unpause?topic=meta&channel=c";
     assert_eq!(http_post(http, unpause, "").await.0, 200);
-    tokio::time::timeout(WAIT, async {
-        while http_get(http, "/ping").await != (200, "OK".to_owned()) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("a successful nsqd.dat write makes nsqd healthy again");
-    tokio::time::timeout(WAIT, nsqd.shutdown())
-        .await
-        .expect("shutdown timed out");
+    poll_ping(
+        http,
+        |status, body| (status, body) == (200, "OK"),
+        "a successful nsqd.dat write makes nsqd healthy again",
+    )
+    .await;
+    shutdown_nsqd(nsqd).await;
 }

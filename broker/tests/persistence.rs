@@ -4,7 +4,6 @@
 mod persistence_support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use broker::nsqd::{Nsqd, NsqdOptions};
@@ -13,29 +12,9 @@ use persistence_support::*;
 
 const IDLE: Duration = Duration::from_millis(1500);
 
-fn options(data_path: &Path, mem_queue_size: i64) -> NsqdOptions {
-    NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        data_path: data_path.to_path_buf(),
-        mem_queue_size,
-        sync_timeout: Duration::from_millis(100),
-        ..NsqdOptions::default()
-    }
-}
-
-async fn start(opts: NsqdOptions) -> Nsqd {
-    tokio::time::timeout(WAIT, Nsqd::start(opts))
-        .await
-        .expect("start timed out")
-        .expect("nsqd start")
-}
-
-async fn stop(nsqd: Nsqd) {
-    tokio::time::timeout(WAIT, nsqd.shutdown())
-        .await
-        .expect("shutdown timed out");
-}
+use disk_options as options;
+use launch_nsqd as start;
+use shutdown_nsqd as stop;
 
 /// Creates `topic/channel` by subscribing once (the channel then exists before publishing).
 async fn create_channel(nsqd: &Nsqd, topic: &str, channel: &str) {
@@ -263,30 +242,18 @@ async fn second_nsqd_on_the_same_data_path_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_errors_fail_the_publish_without_crashing() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
+    let dir = MovableDataDir::new();
     let opts = NsqdOptions {
         max_bytes_per_file: 200,
-        ..options(&data, 0)
+        ..options(&dir.data, 0)
     };
     let nsqd = start(opts).await;
     create_channel(&nsqd, "d", "c").await;
     let mut conn = Conn::connect(nsqd.tcp_addr()).await;
     conn.publish("d", "stored-before").await.unwrap();
     // The data directory vanishes (moved away atomically): new data files cannot be created.
-    std::fs::rename(&data, dir.path().join("gone")).unwrap();
-    let mut error = None;
-    for i in 0..200 {
-        match conn.publish("d", format!("m-{i:05}")).await {
-            Ok(()) => tokio::time::sleep(Duration::from_millis(5)).await,
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        }
-    }
-    let error = error.expect("a publish must fail once the disk is gone");
+    dir.move_away();
+    let error = publish_until_failure(&mut conn).await;
     assert!(error.starts_with("E_PUB_FAILED"), "{error}");
     // Still alive: a fresh connection works and HTTP answers.
     let mut other = Conn::connect(nsqd.tcp_addr()).await;

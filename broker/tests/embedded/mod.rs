@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use broker::admin::{Admin, AdminOptions};
 use broker::lookupd::{Lookupd, LookupdOptions};
 use broker::nsqd::{Nsqd, NsqdOptions};
 
@@ -36,6 +37,29 @@ pub fn lookupd_opts() -> LookupdOptions {
         broadcast_address: "127.0.0.1".into(),
         ..LookupdOptions::default()
     }
+}
+
+/// nsqadmin options with HTTP on `127.0.0.1:0` (no upstream yet).
+pub fn admin_opts() -> AdminOptions {
+    AdminOptions {
+        http_address: "127.0.0.1:0".parse().unwrap(),
+        ..AdminOptions::default()
+    }
+}
+
+/// Starts nsqadmin, failing the test if that takes longer than [`START_WAIT`].
+pub async fn launch_admin(opts: AdminOptions) -> Admin {
+    tokio::time::timeout(START_WAIT, Admin::start(opts))
+        .await
+        .expect("nsqadmin start timed out")
+        .expect("nsqadmin start")
+}
+
+/// A lookupd on loopback and an nsqd registered with it.
+pub async fn launch_lookupd_and_nsqd() -> (Lookupd, Nsqd) {
+    let lookupd = launch_loopback_lookupd().await;
+    let nsqd = launch_nsqd(nsqd_opts_for(&[&lookupd])).await;
+    (lookupd, nsqd)
 }
 
 /// Starts an nsqd, failing the test if that takes longer than [`START_WAIT`].

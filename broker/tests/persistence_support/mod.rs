@@ -17,6 +17,13 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
+// A test crate may load this file through several support modules.
+#[allow(clippy::duplicate_mod)]
+#[path = "../embedded/mod.rs"]
+mod embedded;
+#[allow(unused_imports)]
+pub use embedded::*;
+
 /// Upper bound for any single network wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -201,6 +208,68 @@ pub fn body_set(messages: &[Message]) -> BTreeSet<String> {
     let set: BTreeSet<_> = all.iter().cloned().collect();
     assert_eq!(set.len(), all.len(), "duplicate deliveries");
     set
+}
+
+/// Loopback nsqd options with a data path, an in-memory queue size and a 100 ms sync timeout.
+pub fn disk_options(data_path: &Path, mem_queue_size: i64) -> broker::nsqd::NsqdOptions {
+    broker::nsqd::NsqdOptions {
+        data_path: data_path.to_path_buf(),
+        mem_queue_size,
+        sync_timeout: Duration::from_millis(100),
+        ..nsqd_opts()
+    }
+}
+
+/// A data directory inside a temp dir that can be moved away (so that new data files cannot
+/// be created, even as root) and brought back.
+pub struct MovableDataDir {
+    pub dir: tempfile::TempDir,
+    pub data: std::path::PathBuf,
+}
+
+impl MovableDataDir {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        Self { dir, data }
+    }
+
+    fn gone(&self) -> std::path::PathBuf {
+        self.dir.path().join("gone")
+    }
+
+    /// Moves the data directory away (atomically).
+    pub fn move_away(&self) {
+        std::fs::rename(&self.data, self.gone()).unwrap();
+    }
+
+    /// Puts the data directory back.
+    pub fn bring_back(&self) {
+        std::fs::rename(self.gone(), &self.data).unwrap();
+    }
+}
+
+/// Publishes numbered messages to topic `d` on `conn` until one PUB fails; returns its error.
+pub async fn publish_until_failure(conn: &mut Conn) -> String {
+    for i in 0..200 {
+        match conn.publish("d", format!("m-{i:05}")).await {
+            Ok(()) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(error) => return error,
+        }
+    }
+    panic!("a publish must fail once the data directory is gone");
+}
+
+/// GET from the nsqd HTTP API; returns (status, body).
+pub async fn http_get(addr: SocketAddr, path_and_query: &str) -> (u16, String) {
+    let response =
+        tokio::time::timeout(WAIT, reqwest::get(format!("http://{addr}{path_and_query}")))
+            .await
+            .expect("HTTP timed out")
+            .expect("HTTP request");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
 }
 
 /// POST to the nsqd HTTP API; returns (status, body).

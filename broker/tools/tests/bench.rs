@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Stdio;
 use std::time::Duration;
-use support::{nsq, start_nsqd};
+use support::{nsq, run_ok, start_nsqd};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -14,16 +14,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Runs `nsq bench <args>`; returns its stdout, failing the test on a non-zero exit.
 async fn bench(args: &[&str]) -> String {
-    let out = tokio::time::timeout(WAIT, nsq().arg("bench").args(args).output())
-        .await
-        .expect("nsq bench did not finish")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nsq bench {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok("bench", args, WAIT).await
 }
 
 /// The ops/s figure of a Go-format summary line.

@@ -5,9 +5,7 @@ mod support;
 
 use std::process::Stdio;
 use std::time::Duration;
-use support::{nsq, start_nsqd};
-
-use broker::nsqd::{Nsqd, NsqdOptions};
+use support::{launch_lookupd_and_nsqd, nsq, run_ok, start_nsqd};
 use tokio::io::AsyncWriteExt;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -36,24 +34,7 @@ async fn run_pub(args: &[&str], input: &[u8]) -> (bool, String) {
 }
 
 async fn run_tail(args: &[&str]) -> String {
-    let out = tokio::time::timeout(
-        WAIT,
-        nsq()
-            .arg("tail")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output(),
-    )
-    .await
-    .expect("nsq tail did not finish")
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "nsq tail failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok("tail", args, WAIT).await
 }
 
 #[tokio::test]
@@ -147,24 +128,7 @@ async fn bad_arguments_are_errors() {
 
 #[tokio::test]
 async fn tail_through_lookupd() {
-    use broker::lookupd::{Lookupd, LookupdOptions};
-    let lookupd = Lookupd::start(LookupdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        ..LookupdOptions::default()
-    })
-    .await
-    .unwrap();
-    let nsqd = Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        lookupd_tcp_address: vec![lookupd.tcp_addr().to_string()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let (lookupd, nsqd) = launch_lookupd_and_nsqd().await;
     let addr = nsqd.tcp_addr().to_string();
     let (ok, stderr) = run_pub(
         &["--topic", "lk", "--nsqd-tcp-address", &addr],

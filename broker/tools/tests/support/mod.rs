@@ -3,18 +3,20 @@
 
 #![allow(dead_code)]
 
-use broker::nsqd::{Nsqd, NsqdOptions};
+use std::time::Duration;
+
+use broker::nsqd::Nsqd;
 use tokio::process::Command;
+
+// The broker's own test helpers for starting embedded servers on loopback.
+#[path = "../../../tests/embedded/mod.rs"]
+mod embedded;
+#[allow(unused_imports)]
+pub use embedded::*;
 
 /// An in-process nsqd on `127.0.0.1`, ports chosen by the OS.
 pub async fn start_nsqd() -> Nsqd {
-    Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
+    launch_nsqd(nsqd_opts()).await
 }
 
 /// The `nsq` binary under test, killed if the test drops it.
@@ -22,4 +24,19 @@ pub fn nsq() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nsq"));
     cmd.kill_on_drop(true);
     cmd
+}
+
+/// Runs `nsq <tool> <args>` to the end (at most `wait`); returns its stdout, failing the test
+/// on a non-zero exit.
+pub async fn run_ok(tool: &str, args: &[&str], wait: Duration) -> String {
+    let out = tokio::time::timeout(wait, nsq().arg(tool).args(args).output())
+        .await
+        .unwrap_or_else(|_| panic!("nsq {tool} did not finish"))
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nsq {tool} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
