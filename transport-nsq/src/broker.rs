@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use framework::broker::{header, HandlerStack, SubscriptionKey};
+use framework::broker::{wire_bytes, HandlerStack, SubscriptionKey};
 use framework::provider::{Cleanup, ProviderSet};
-use framework::telemetry::inject_current;
 use framework::{Broker, BrokerError, Handler, Message, PublishOptions, SubscribeOptions};
 use parking_lot::Mutex;
 
@@ -150,19 +149,6 @@ impl NsqBroker {
             .map(|c| c.close_timeout)
             .unwrap_or(Duration::from_secs(30))
     }
-}
-
-/// The bytes of `message` on the wire: the envelope with a message id and the current
-/// trace context, or the bare body when `raw`.
-fn wire_bytes(mut message: Message, options: &PublishOptions) -> Result<Bytes, BrokerError> {
-    if options.raw {
-        return Ok(message.body);
-    }
-    message.ensure_id();
-    if !message.headers.contains(header::TRACEPARENT) {
-        inject_current(&mut message.headers);
-    }
-    Ok(message.to_wire()?)
 }
 
 #[async_trait]
