@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use framework::broker::{header, HandlerStack, SubscriptionKey};
+use framework::broker::{wire_bytes, HandlerStack, SubscriptionKey};
 use framework::provider::{Cleanup, ProviderSet};
-use framework::telemetry::inject_current;
 use framework::{Broker, BrokerError, Handler, Message, PublishOptions, SubscribeOptions};
 use parking_lot::Mutex;
 
@@ -69,7 +68,8 @@ fn transport(err: Error) -> BrokerError {
     }
 }
 
-fn config_error(err: impl std::error::Error + Send + Sync + 'static) -> BrokerError {
+/// Any other failure (bad options, topology creation) as a transport error.
+fn boxed_transport(err: impl std::error::Error + Send + Sync + 'static) -> BrokerError {
     BrokerError::Transport(Box::new(err))
 }
 
@@ -131,19 +131,24 @@ impl NsqBroker {
             None => producer,
         })
     }
-}
 
-/// The bytes of `message` on the wire: the envelope with a message id and the current
-/// trace context, or the bare body when `raw`.
-fn wire_bytes(mut message: Message, options: &PublishOptions) -> Result<Bytes, BrokerError> {
-    if options.raw {
-        return Ok(message.body);
+    /// The client options and the topology (with its connect timeout) from the config.
+    fn client_and_topology(&self) -> Result<(crate::Config, Topology), BrokerError> {
+        let config = &self.inner.config;
+        let client = config.client_config().map_err(boxed_transport)?;
+        let timeout = config.connect_timeout().map_err(boxed_transport)?;
+        Ok((client, Topology::new(timeout)))
     }
-    message.ensure_id();
-    if !message.headers.contains(header::TRACEPARENT) {
-        inject_current(&mut message.headers);
+
+    /// How long a subscription may drain: the client's `close_timeout` (30 s if the
+    /// options do not parse).
+    fn close_timeout(&self) -> Duration {
+        self.inner
+            .config
+            .client_config()
+            .map(|c| c.close_timeout)
+            .unwrap_or(Duration::from_secs(30))
     }
-    Ok(message.to_wire()?)
 }
 
 #[async_trait]
@@ -158,10 +163,8 @@ impl Broker for NsqBroker {
         if self.inner.producer.lock().is_some() {
             return Ok(());
         }
-        let config = &self.inner.config;
-        let client = config.client_config().map_err(config_error)?;
-        let timeout = config.connect_timeout().map_err(config_error)?;
-        let nodes = Topology::new(timeout).nodes(config).await;
+        let (client, topology) = self.client_and_topology()?;
+        let nodes = topology.nodes(&self.inner.config).await;
         let producer = Producer::new(nodes.tcp, client).map_err(transport)?;
         producer.ping().await.map_err(transport)?;
         let mut slot = self.inner.producer.lock();
@@ -180,12 +183,7 @@ impl Broker for NsqBroker {
             .drain()
             .map(|(_, running)| running)
             .collect();
-        let close_timeout = self
-            .inner
-            .config
-            .client_config()
-            .map(|c| c.close_timeout)
-            .unwrap_or(Duration::from_secs(30));
+        let close_timeout = self.close_timeout();
         futures::future::join_all(subscriptions.iter().map(|r| r.drain(close_timeout))).await;
         let producer = self.inner.producer.lock().take();
         if let Some(producer) = producer {
@@ -250,9 +248,7 @@ impl Broker for NsqBroker {
             });
         }
         let config = &self.inner.config;
-        let client = config.client_config().map_err(config_error)?;
-        let timeout = config.connect_timeout().map_err(config_error)?;
-        let topology = Topology::new(timeout);
+        let (client, topology) = self.client_and_topology()?;
         let nodes = topology.nodes(config).await;
         if config.create_topics {
             let mut pairs = vec![(key.topic.as_str(), Some(key.channel.as_str()))];
@@ -264,7 +260,7 @@ impl Broker for NsqBroker {
                 topology
                     .create(nsqd, &declared)
                     .await
-                    .map_err(|e| BrokerError::Transport(Box::new(e)))?;
+                    .map_err(boxed_transport)?;
             }
         }
         let spec = Spec {
@@ -295,13 +291,7 @@ impl Broker for NsqBroker {
                 channel: key.channel,
             });
         };
-        let close_timeout = self
-            .inner
-            .config
-            .client_config()
-            .map(|c| c.close_timeout)
-            .unwrap_or(Duration::from_secs(30));
-        running.drain(close_timeout).await;
+        running.drain(self.close_timeout()).await;
         Ok(())
     }
 }

@@ -7,11 +7,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{eventually, fast_config, init_tracing, start_nsqd, start_nsqd_at};
+use common::{
+    assert_silent, body_text, eventually, fast_config, forwarding_consumer, init_tracing,
+    recv_within, start_nsqd, start_nsqd_at, start_nsqd_with,
+};
 use tokio::sync::mpsc;
 use transport_nsq::{Config, Consumer, Error, HandlerError, Message, Producer};
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// An embedded nsqd, its TCP address and a producer for it.
+async fn nsqd_with_producer() -> (broker::nsqd::Nsqd, String, Producer) {
+    init_tracing();
+    let nsqd = start_nsqd().await;
+    let addr = nsqd.tcp_addr().to_string();
+    let producer = Producer::new([addr.clone()], fast_config()).unwrap();
+    (nsqd, addr, producer)
+}
 
 /// A consumer that forwards every message's body and attempts and finishes it.
 async fn collecting_consumer(
@@ -20,38 +32,19 @@ async fn collecting_consumer(
     channel: &str,
     config: Config,
 ) -> (Consumer, mpsc::UnboundedReceiver<(String, u16)>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let consumer = Consumer::builder(topic, channel)
+    let builder = Consumer::builder(topic, channel)
         .config(config)
-        .nsqd_addresses(addrs)
-        .handler(move |m: Message| {
-            let _ = tx.send((String::from_utf8_lossy(m.body()).into_owned(), m.attempts()));
-            async { Ok::<_, HandlerError>(()) }
-        })
-        .start()
-        .await
-        .unwrap();
-    (consumer, rx)
+        .nsqd_addresses(addrs);
+    forwarding_consumer(builder, |m| (body_text(m), m.attempts())).await
 }
 
 async fn recv_n(rx: &mut mpsc::UnboundedReceiver<(String, u16)>, n: usize) -> Vec<(String, u16)> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        let item = tokio::time::timeout(WAIT, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {n} messages arrived", out.len()))
-            .expect("consumer gone");
-        out.push(item);
-    }
-    out
+    common::recv_n(WAIT, rx, n).await
 }
 
 #[tokio::test]
 async fn publish_then_consume_exact_bodies() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let addr = nsqd.tcp_addr().to_string();
-    let producer = Producer::new([addr.clone()], fast_config()).unwrap();
+    let (nsqd, addr, producer) = nsqd_with_producer().await;
     producer.ping().await.unwrap();
     let bodies: Vec<String> = (0..10).map(|i| format!("body-{i} ✓")).collect();
     for b in &bodies {
@@ -76,10 +69,7 @@ async fn publish_then_consume_exact_bodies() {
 
 #[tokio::test]
 async fn mpub_thousand_messages_received_exactly_once() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let addr = nsqd.tcp_addr().to_string();
-    let producer = Producer::new([addr.clone()], fast_config()).unwrap();
+    let (nsqd, addr, producer) = nsqd_with_producer().await;
     for batch in 0..10 {
         let bodies: Vec<String> = (0..100).map(|i| format!("m{}", batch * 100 + i)).collect();
         producer.multi_publish("mp", bodies).await.unwrap();
@@ -91,23 +81,17 @@ async fn mpub_thousand_messages_received_exactly_once() {
     let distinct: BTreeSet<String> = got.into_iter().map(|(b, _)| b).collect();
     assert_eq!(distinct.len(), 1000);
     // Nothing more arrives (no duplicates once everything is finished).
-    assert!(tokio::time::timeout(Duration::from_millis(300), rx.recv())
-        .await
-        .is_err());
+    assert_silent(Duration::from_millis(300), &mut rx).await;
     consumer.drain(Duration::from_secs(1)).await;
     nsqd.shutdown().await;
 }
 
 #[tokio::test]
 async fn deferred_publish_is_not_delivered_before_its_delay() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let addr = nsqd.tcp_addr().to_string();
+    let (nsqd, addr, producer) = nsqd_with_producer().await;
     // The channel must exist for the deferred message to be held in it.
-    let (consumer, mut rx) =
-        collecting_consumer(vec![addr.clone()], "dp", "ch", fast_config()).await;
+    let (consumer, mut rx) = collecting_consumer(vec![addr], "dp", "ch", fast_config()).await;
     consumer.wait_for_connections(1, WAIT).await.unwrap();
-    let producer = Producer::new([addr], fast_config()).unwrap();
     let delay = Duration::from_millis(400);
     let published = Instant::now();
     producer
@@ -127,10 +111,7 @@ async fn deferred_publish_is_not_delivered_before_its_delay() {
 
 #[tokio::test]
 async fn requeue_redelivers_with_incremented_attempts() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let addr = nsqd.tcp_addr().to_string();
-    let producer = Producer::new([addr.clone()], fast_config()).unwrap();
+    let (nsqd, addr, producer) = nsqd_with_producer().await;
     producer.publish("rq", "again").await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let consumer = Consumer::builder("rq", "ch")
@@ -150,15 +131,7 @@ async fn requeue_redelivers_with_incremented_attempts() {
         .start()
         .await
         .unwrap();
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        seen.push(
-            tokio::time::timeout(WAIT, rx.recv())
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-    }
+    let seen = common::recv_n(WAIT, &mut rx, 3).await;
     assert_eq!(seen, [1, 2, 3]);
     eventually(WAIT, || consumer.stats().messages_finished == 1).await;
     assert_eq!(consumer.stats().messages_requeued, 2);
@@ -168,10 +141,7 @@ async fn requeue_redelivers_with_incremented_attempts() {
 
 #[tokio::test]
 async fn max_attempts_then_exhausted_hook() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let addr = nsqd.tcp_addr().to_string();
-    let producer = Producer::new([addr.clone()], fast_config()).unwrap();
+    let (nsqd, addr, producer) = nsqd_with_producer().await;
     producer.publish("ma", "poison").await.unwrap();
     let mut config = fast_config();
     config.max_attempts = 2;
@@ -188,25 +158,18 @@ async fn max_attempts_then_exhausted_hook() {
         .on_exhausted(move |m: Message| {
             let tx = hook_tx.clone();
             async move {
-                let _ = tx.send((String::from_utf8_lossy(m.body()).into_owned(), m.attempts()));
+                let _ = tx.send((body_text(&m), m.attempts()));
             }
         })
         .start()
         .await
         .unwrap();
-    let (body, attempts) = tokio::time::timeout(WAIT, hook_rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (body, attempts) = recv_within(WAIT, &mut hook_rx).await;
     assert_eq!((body.as_str(), attempts), ("poison", 3));
     assert_eq!(*handled.lock().unwrap(), [1, 2]);
     eventually(WAIT, || consumer.stats().messages_finished == 1).await;
     // Finished: never delivered again.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), hook_rx.recv())
-            .await
-            .is_err()
-    );
+    assert_silent(Duration::from_millis(300), &mut hook_rx).await;
     consumer.drain(Duration::from_secs(1)).await;
     nsqd.shutdown().await;
 }
@@ -242,10 +205,7 @@ async fn rdy_redistribution_polls_three_nsqd_with_max_in_flight_one() {
 
 #[tokio::test]
 async fn consumer_and_producer_reconnect_after_nsqd_restart() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let addr = nsqd.tcp_addr().to_string();
-    let producer = Producer::new([addr.clone()], fast_config()).unwrap();
+    let (nsqd, addr, producer) = nsqd_with_producer().await;
     let (consumer, mut rx) =
         collecting_consumer(vec![addr.clone()], "rs", "ch", fast_config()).await;
     producer.publish("rs", "before").await.unwrap();
@@ -276,10 +236,7 @@ async fn consumer_and_producer_reconnect_after_nsqd_restart() {
 
 #[tokio::test]
 async fn drain_with_in_flight_messages_loses_none() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let addr = nsqd.tcp_addr().to_string();
-    let producer = Producer::new([addr.clone()], fast_config()).unwrap();
+    let (nsqd, addr, producer) = nsqd_with_producer().await;
     let bodies: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
     producer.multi_publish("dr", bodies.clone()).await.unwrap();
 
@@ -295,7 +252,7 @@ async fn drain_with_in_flight_messages_loses_none() {
         .handler(move |m: Message| {
             let f = f.clone();
             async move {
-                let body = String::from_utf8_lossy(m.body()).into_owned();
+                let body = body_text(&m);
                 let n: u32 = body[1..].parse().unwrap();
                 if n % 2 == 1 {
                     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -327,14 +284,8 @@ async fn drain_with_in_flight_messages_loses_none() {
 #[tokio::test]
 async fn broker_rejection_fails_one_publish_and_the_next_reconnects() {
     init_tracing();
-    let opts = broker::nsqd::NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        max_msg_size: 8,
-        ..Default::default()
-    };
-    let nsqd = broker::nsqd::Nsqd::start(opts).await.unwrap();
-    let producer = Producer::new([nsqd.tcp_addr().to_string()], fast_config()).unwrap();
+    let nsqd = start_nsqd_with(|opts| opts.max_msg_size = 8).await;
+    let producer = common::producer_for(&nsqd);
     match producer.publish("bx", "much too long").await {
         Err(Error::Broker { text, .. }) => {
             assert!(

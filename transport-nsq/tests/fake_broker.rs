@@ -9,16 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::fake::{id_text, line_text, message, FakeNsqd, WAIT};
-use common::{eventually, fast_config, init_tracing};
-use nsq_wire::command::Body;
-use nsq_wire::frame::Frame;
+use common::fake::{id_text, identify_reply, line_text, message, FakeConn, FakeNsqd, WAIT};
+use common::{eventually, fast_config, init_tracing, join_within, recv_within, spawn_publish};
+use nsq_wire::command::{Body, Request};
+use tokio::task::JoinHandle;
 use transport_nsq::{Config, Consumer, Error, HandlerError, Message, Producer};
 
+/// A consumer whose handler fails messages with the body `fail` and finishes the others.
 async fn consumer_on(fake: &FakeNsqd, config: Config) -> Consumer {
-    Consumer::builder("t", "c")
-        .config(config)
-        .nsqd_address(fake.addr.clone())
+    fake.consumer_builder(config)
         .handler(|m: Message| async move {
             if m.body().as_ref() == b"fail" {
                 Err(HandlerError::msg("asked to fail"))
@@ -31,17 +30,23 @@ async fn consumer_on(fake: &FakeNsqd, config: Config) -> Consumer {
         .unwrap()
 }
 
-#[tokio::test]
-async fn heartbeat_is_answered_with_nop_and_rdy_is_the_share() {
+/// A fake nsqd, a [`consumer_on`] it with `max_in_flight`, and its subscribed connection,
+/// which has been sent `RDY max_in_flight`.
+async fn subscribed(max_in_flight: usize) -> (FakeNsqd, Consumer, FakeConn) {
     init_tracing();
     let mut fake = FakeNsqd::start().await;
     let mut config = fast_config();
-    config.max_in_flight = 7;
+    config.max_in_flight = max_in_flight;
     let consumer = consumer_on(&fake, config).await;
     let mut conn = fake.accept_subscribed().await;
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 7");
-    conn.send(Frame::Response(Bytes::from_static(b"_heartbeat_")))
-        .await;
+    conn.expect_line(&format!("RDY {max_in_flight}")).await;
+    (fake, consumer, conn)
+}
+
+#[tokio::test]
+async fn heartbeat_is_answered_with_nop_and_rdy_is_the_share() {
+    let (_fake, consumer, mut conn) = subscribed(7).await;
+    conn.respond(b"_heartbeat_").await;
     let nop = conn.next().await.unwrap();
     assert_eq!(line_text(&nop), "NOP");
     assert_eq!(consumer.stats().connections, 1);
@@ -50,30 +55,19 @@ async fn heartbeat_is_answered_with_nop_and_rdy_is_the_share() {
 
 #[tokio::test]
 async fn backoff_is_visible_in_rdy_sent() {
-    init_tracing();
-    let mut fake = FakeNsqd::start().await;
-    let mut config = fast_config();
-    config.max_in_flight = 4;
-    let consumer = consumer_on(&fake, config).await;
-    let mut conn = fake.accept_subscribed().await;
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 4");
+    let (_fake, consumer, mut conn) = subscribed(4).await;
 
     // Failure: REQ with go-nsq's computed delay (90 s × attempts), then RDY 0.
     conn.send(message(1, 2, b"fail")).await;
-    assert_eq!(
-        line_text(&conn.expect("REQ").await),
-        format!("REQ {} 180000", id_text(1))
-    );
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 0");
+    conn.expect_line(&format!("REQ {} 180000", id_text(1)))
+        .await;
+    conn.expect_line("RDY 0").await;
     // Backoff timer fires: one connection tests the waters with RDY 1.
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 1");
+    conn.expect_line("RDY 1").await;
     // Success: FIN, backoff level back to 0, full share again.
     conn.send(message(2, 1, b"ok")).await;
-    assert_eq!(
-        line_text(&conn.expect("FIN").await),
-        format!("FIN {}", id_text(2))
-    );
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 4");
+    conn.expect_line(&format!("FIN {}", id_text(2))).await;
+    conn.expect_line("RDY 4").await;
     let stats = consumer.stats();
     assert_eq!((stats.messages_finished, stats.messages_requeued), (1, 1));
     consumer.drain(Duration::from_millis(100)).await;
@@ -88,9 +82,8 @@ async fn exhausted_message_goes_to_hook_and_is_finished() {
     let handled = Arc::new(AtomicUsize::new(0));
     let (hook_tx, mut hook_rx) = tokio::sync::mpsc::unbounded_channel();
     let h = handled.clone();
-    let consumer = Consumer::builder("t", "c")
-        .config(config)
-        .nsqd_address(fake.addr.clone())
+    let consumer = fake
+        .consumer_builder(config)
         .handler(move |_m: Message| {
             let h = h.clone();
             async move {
@@ -110,14 +103,8 @@ async fn exhausted_message_goes_to_hook_and_is_finished() {
     let mut conn = fake.accept_subscribed().await;
     conn.expect("RDY").await;
     conn.send(message(9, 4, b"poison")).await;
-    assert_eq!(
-        line_text(&conn.expect("FIN").await),
-        format!("FIN {}", id_text(9))
-    );
-    let (id, attempts) = tokio::time::timeout(WAIT, hook_rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    conn.expect_line(&format!("FIN {}", id_text(9))).await;
+    let (id, attempts) = recv_within(WAIT, &mut hook_rx).await;
     assert_eq!((id.as_str(), attempts), (id_text(9).as_str(), 4));
     // attempts == max_attempts is still handled (strictly greater is exhausted).
     conn.send(message(10, 3, b"last try")).await;
@@ -128,22 +115,13 @@ async fn exhausted_message_goes_to_hook_and_is_finished() {
 
 #[tokio::test]
 async fn non_fatal_fin_failed_keeps_the_connection() {
-    init_tracing();
-    let mut fake = FakeNsqd::start().await;
-    let consumer = consumer_on(&fake, fast_config()).await;
-    let mut conn = fake.accept_subscribed().await;
-    conn.expect("RDY").await;
+    let (_fake, consumer, mut conn) = subscribed(1).await;
     conn.send(message(1, 1, b"a")).await;
     conn.expect("FIN").await;
-    conn.send(Frame::Error(Bytes::from_static(
-        b"E_FIN_FAILED FIN 0000000000000001 failed ID not in flight",
-    )))
-    .await;
+    conn.error(b"E_FIN_FAILED FIN 0000000000000001 failed ID not in flight")
+        .await;
     conn.send(message(2, 1, b"b")).await;
-    assert_eq!(
-        line_text(&conn.expect("FIN").await),
-        format!("FIN {}", id_text(2))
-    );
+    conn.expect_line(&format!("FIN {}", id_text(2))).await;
     assert_eq!(consumer.stats().connections, 1);
     consumer.drain(Duration::from_millis(100)).await;
 }
@@ -156,9 +134,8 @@ async fn consumer_survives(bad: Vec<u8>, mut config: Config) {
     config.max_in_flight = 1;
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let consumer = Consumer::builder("t", "c")
-        .config(config)
-        .nsqd_address(fake.addr.clone())
+    let consumer = fake
+        .consumer_builder(config)
         .handler(move |_m: Message| {
             c.fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, HandlerError>(()) }
@@ -172,7 +149,7 @@ async fn consumer_survives(bad: Vec<u8>, mut config: Config) {
     drop(conn);
     // Reconnected and subscribed again.
     let mut again = fake.accept_subscribed().await;
-    assert_eq!(line_text(&again.expect("RDY").await), "RDY 1");
+    again.expect_line("RDY 1").await;
     again.send(message(5, 1, b"fine")).await;
     again.expect("FIN").await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -218,8 +195,7 @@ async fn producer_matches_responses_in_order() {
     let mut fake = FakeNsqd::start().await;
     let producer = Producer::new([fake.addr.clone()], fast_config()).unwrap();
     let server = tokio::spawn(async move {
-        let mut conn = fake.accept().await;
-        conn.handshake().await;
+        let mut conn = fake.accept_identified().await;
         let mut failed_body = None;
         for i in 0..100 {
             let r = conn.expect("PUB").await;
@@ -228,10 +204,7 @@ async fn producer_matches_responses_in_order() {
             };
             if i == 50 {
                 failed_body = Some(body);
-                conn.send(Frame::Error(Bytes::from_static(
-                    b"E_BAD_MESSAGE PUB message too big 9 > 8",
-                )))
-                .await;
+                conn.error(b"E_BAD_MESSAGE PUB message too big 9 > 8").await;
             } else {
                 conn.ok().await;
             }
@@ -254,6 +227,18 @@ async fn producer_matches_responses_in_order() {
     }
 }
 
+/// Starts publishing `body` to `t` and accepts the new connection it opens, up to its PUB.
+async fn publish_on_new_conn(
+    fake: &mut FakeNsqd,
+    producer: &Producer,
+    body: &'static str,
+) -> (JoinHandle<Result<(), Error>>, FakeConn, Request) {
+    let publish = spawn_publish(producer, "t", body);
+    let mut conn = fake.accept_identified().await;
+    let pub_ = conn.expect("PUB").await;
+    (publish, conn, pub_)
+}
+
 #[tokio::test]
 async fn producer_errors_then_reconnects_after_garbage_and_mid_frame_close() {
     init_tracing();
@@ -261,57 +246,37 @@ async fn producer_errors_then_reconnects_after_garbage_and_mid_frame_close() {
     let producer = Producer::new([fake.addr.clone()], fast_config()).unwrap();
 
     // Garbage in reply to a PUB: that publish fails.
-    let p = producer.clone();
-    let first = tokio::spawn(async move { p.publish("t", "one").await });
-    let mut conn = fake.accept().await;
-    conn.handshake().await;
-    conn.expect("PUB").await;
+    let (first, mut conn, _) = publish_on_new_conn(&mut fake, &producer, "one").await;
     conn.send_raw(b"\x00\x00\x00\x09\x00\x00\x00\x09garbage")
         .await;
-    let result = tokio::time::timeout(WAIT, first).await.unwrap().unwrap();
+    let result = join_within(WAIT, first).await;
     assert!(
         matches!(result, Err(Error::ConnectionLost { .. })),
         "{result:?}"
     );
 
     // A socket closed in the middle of a frame: the next publish fails too.
-    let p = producer.clone();
-    let second = tokio::spawn(async move { p.publish("t", "two").await });
-    let mut conn2 = fake.accept().await;
-    conn2.handshake().await;
-    conn2.expect("PUB").await;
+    let (second, mut conn2, _) = publish_on_new_conn(&mut fake, &producer, "two").await;
     conn2.send_raw(b"\x00\x00\x00").await;
     drop(conn2);
-    let result = tokio::time::timeout(WAIT, second).await.unwrap().unwrap();
+    let result = join_within(WAIT, second).await;
     assert!(result.is_err(), "{result:?}");
 
     // And the producer reconnects for the one after.
-    let p = producer.clone();
-    let third = tokio::spawn(async move { p.publish("t", "three").await });
-    let mut conn3 = fake.accept().await;
-    conn3.handshake().await;
-    let r = conn3.expect("PUB").await;
+    let (third, mut conn3, r) = publish_on_new_conn(&mut fake, &producer, "three").await;
     assert_eq!(line_text(&r), "PUB t");
     conn3.ok().await;
-    tokio::time::timeout(WAIT, third)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    join_within(WAIT, third).await.unwrap();
 }
 
 #[tokio::test]
 async fn producer_fails_over_to_a_healthy_nsqd() {
     init_tracing();
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let dead = common::dead_addr();
     let mut fake = FakeNsqd::start().await;
     let producer = Producer::new([dead, fake.addr.clone()], fast_config()).unwrap();
     let server = tokio::spawn(async move {
-        let mut conn = fake.accept().await;
-        conn.handshake().await;
+        let mut conn = fake.accept_identified().await;
         for _ in 0..4 {
             conn.expect("PUB").await;
             conn.ok().await;
@@ -321,7 +286,7 @@ async fn producer_fails_over_to_a_healthy_nsqd() {
     for i in 0..4 {
         producer.publish("t", format!("m{i}")).await.unwrap();
     }
-    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    join_within(WAIT, server).await;
 }
 
 #[tokio::test]
@@ -330,9 +295,8 @@ async fn drain_requeues_unanswered_then_sends_cls() {
     let mut fake = FakeNsqd::start().await;
     let mut config = fast_config();
     config.max_in_flight = 2;
-    let consumer = Consumer::builder("t", "c")
-        .config(config)
-        .nsqd_address(fake.addr.clone())
+    let consumer = fake
+        .consumer_builder(config)
         .concurrency(2)
         .handler(|m: Message| async move {
             if m.body().as_ref() == b"slow" {
@@ -344,7 +308,7 @@ async fn drain_requeues_unanswered_then_sends_cls() {
         .await
         .unwrap();
     let mut conn = fake.accept_subscribed().await;
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 2");
+    conn.expect_line("RDY 2").await;
     conn.send(message(1, 1, b"slow")).await;
     conn.send(message(2, 1, b"fast")).await;
     conn.expect("FIN").await;
@@ -352,16 +316,10 @@ async fn drain_requeues_unanswered_then_sends_cls() {
         let report = consumer.drain(Duration::from_millis(300)).await;
         (report, consumer)
     });
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 0");
-    assert_eq!(
-        line_text(&conn.expect("REQ").await),
-        format!("REQ {} 0", id_text(1))
-    );
-    conn.expect("CLS").await;
-    conn.send(Frame::Response(Bytes::from_static(b"CLOSE_WAIT")))
-        .await;
-    conn.expect_eof().await;
-    let (report, consumer) = tokio::time::timeout(WAIT, drain).await.unwrap().unwrap();
+    conn.expect_line("RDY 0").await;
+    conn.expect_line(&format!("REQ {} 0", id_text(1))).await;
+    conn.expect_close().await;
+    let (report, consumer) = join_within(WAIT, drain).await;
     assert_eq!(report.requeued, 1);
     eventually(WAIT, || consumer.stats().connections == 0).await;
 }
@@ -371,13 +329,9 @@ async fn sub_error_is_reported_and_retried() {
     init_tracing();
     let mut fake = FakeNsqd::start().await;
     let consumer = consumer_on(&fake, fast_config()).await;
-    let mut conn = fake.accept().await;
-    conn.handshake().await;
+    let mut conn = fake.accept_identified().await;
     conn.expect("SUB").await;
-    conn.send(Frame::Error(Bytes::from_static(
-        b"E_SUB_FAILED SUB failed exiting",
-    )))
-    .await;
+    conn.error(b"E_SUB_FAILED SUB failed exiting").await;
     drop(conn);
     let mut again = fake.accept_subscribed().await;
     again.expect("RDY").await;
@@ -398,10 +352,8 @@ async fn identify_fields_and_rdy_capped_at_max_rdy_count() {
     config.hostname = "host.example".into();
     config.msg_timeout = Duration::from_secs(5);
     let consumer = consumer_on(&fake, config).await;
-    let mut conn = fake.accept().await;
-    let reply =
-        common::fake::IDENTIFY_REPLY.replace("\"max_rdy_count\":2500", "\"max_rdy_count\":3");
-    let identify = conn.handshake_with(reply.as_bytes()).await;
+    let reply = identify_reply("max_rdy_count", "3");
+    let (mut conn, identify) = fake.accept_subscribed_with(reply.as_bytes()).await;
     assert_eq!(identify["client_id"], "cid");
     assert_eq!(identify["hostname"], "host.example");
     assert_eq!(identify["msg_timeout"], 5000);
@@ -410,33 +362,22 @@ async fn identify_fields_and_rdy_capped_at_max_rdy_count() {
         .as_str()
         .unwrap()
         .starts_with("transport-nsq/"));
-    conn.expect("SUB").await;
-    conn.ok().await;
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 3");
+    conn.expect_line("RDY 3").await;
     // A plain OK to IDENTIFY (pre-negotiation nsqd) is accepted too.
     consumer.drain(Duration::from_millis(100)).await;
     let consumer = consumer_on(&fake, fast_config()).await;
-    let mut old = fake.accept().await;
-    old.handshake_with(b"OK").await;
-    old.expect("SUB").await;
-    old.ok().await;
-    assert_eq!(line_text(&old.expect("RDY").await), "RDY 1");
+    let (mut old, _) = fake.accept_subscribed_with(b"OK").await;
+    old.expect_line("RDY 1").await;
     consumer.drain(Duration::from_millis(100)).await;
 }
 
 #[tokio::test]
 async fn set_max_in_flight_zero_pauses_and_resumes() {
-    init_tracing();
-    let mut fake = FakeNsqd::start().await;
-    let mut config = fast_config();
-    config.max_in_flight = 5;
-    let consumer = consumer_on(&fake, config).await;
-    let mut conn = fake.accept_subscribed().await;
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 5");
+    let (_fake, consumer, mut conn) = subscribed(5).await;
     consumer.set_max_in_flight(0);
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 0");
+    conn.expect_line("RDY 0").await;
     consumer.set_max_in_flight(2);
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 2");
+    conn.expect_line("RDY 2").await;
     consumer.drain(Duration::from_millis(100)).await;
 }
 
@@ -447,9 +388,8 @@ async fn auto_touch_while_handler_runs_and_manual_answers() {
     let mut config = fast_config();
     config.auto_touch = true;
     config.max_in_flight = 2;
-    let consumer = Consumer::builder("t", "c")
-        .config(config)
-        .nsqd_address(fake.addr.clone())
+    let consumer = fake
+        .consumer_builder(config)
         .concurrency(2)
         .handler(|m: Message| async move {
             match m.body().as_ref() {
@@ -469,13 +409,9 @@ async fn auto_touch_while_handler_runs_and_manual_answers() {
         .start()
         .await
         .unwrap();
-    let mut conn = fake.accept().await;
     // msg_timeout 400 ms -> TOUCH every 200 ms.
-    let reply =
-        common::fake::IDENTIFY_REPLY.replace("\"msg_timeout\":60000", "\"msg_timeout\":400");
-    conn.handshake_with(reply.as_bytes()).await;
-    conn.expect("SUB").await;
-    conn.ok().await;
+    let reply = identify_reply("msg_timeout", "400");
+    let (mut conn, _) = fake.accept_subscribed_with(reply.as_bytes()).await;
     conn.expect("RDY").await;
     conn.send(message(1, 1, b"long")).await;
     let mut touches = 0;
@@ -491,16 +427,10 @@ async fn auto_touch_while_handler_runs_and_manual_answers() {
     assert!(touches >= 2, "{touches} TOUCH while a 700 ms handler ran");
     // Manual answer from another task; the second answer is a local no-op.
     conn.send(message(2, 1, b"manual")).await;
-    assert_eq!(
-        line_text(&conn.expect("REQ").await),
-        format!("REQ {} 7000", id_text(2))
-    );
+    conn.expect_line(&format!("REQ {} 7000", id_text(2))).await;
     let drain = tokio::spawn(async move { consumer.drain(Duration::from_millis(100)).await });
-    assert_eq!(line_text(&conn.expect("RDY").await), "RDY 0");
-    conn.expect("CLS").await;
-    conn.send(Frame::Response(Bytes::from_static(b"CLOSE_WAIT")))
-        .await;
-    conn.expect_eof().await;
+    conn.expect_line("RDY 0").await;
+    conn.expect_close().await;
     assert_eq!(drain.await.unwrap().requeued, 0);
 }
 
@@ -511,34 +441,25 @@ async fn auth_is_sent_only_when_required() {
     let mut config = fast_config();
     config.auth_secret = "s3cret".into();
     let producer = Producer::new([fake.addr.clone()], config).unwrap();
-    let p = producer.clone();
-    let publish = tokio::spawn(async move { p.publish("t", "x").await });
+    let publish = spawn_publish(&producer, "t", "x");
     let mut conn = fake.accept().await;
-    let reply =
-        common::fake::IDENTIFY_REPLY.replace("\"auth_required\":false", "\"auth_required\":true");
+    let reply = identify_reply("auth_required", "true");
     conn.handshake_with(reply.as_bytes()).await;
     let auth = conn.expect("AUTH").await;
     assert!(matches!(auth.body, Some(Body::Single(ref b)) if b.as_ref() == b"s3cret"));
-    conn.send(Frame::Response(Bytes::from_static(
-        br#"{"identity":"me","identity_url":"","permission_count":1}"#,
-    )))
-    .await;
+    conn.respond(br#"{"identity":"me","identity_url":"","permission_count":1}"#)
+        .await;
     conn.expect("PUB").await;
     conn.ok().await;
-    tokio::time::timeout(WAIT, publish)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    join_within(WAIT, publish).await.unwrap();
 
     // No secret configured: the connection fails with "Auth Required", AUTH is never sent.
     let producer = Producer::new([fake.addr.clone()], fast_config()).unwrap();
-    let p = producer.clone();
-    let publish = tokio::spawn(async move { p.publish("t", "x").await });
+    let publish = spawn_publish(&producer, "t", "x");
     let mut conn = fake.accept().await;
     conn.handshake_with(reply.as_bytes()).await;
     conn.expect_eof().await;
-    match tokio::time::timeout(WAIT, publish).await.unwrap().unwrap() {
+    match join_within(WAIT, publish).await {
         Err(Error::Auth { reason, .. }) => assert_eq!(reason, "Auth Required"),
         other => panic!("expected an auth error, got {other:?}"),
     }

@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::fake::{line_text, FakeNsqd};
-use common::{fast_config, init_tracing};
+use common::{acking_consumer, fast_config, init_tracing};
 use tokio::sync::mpsc;
-use transport_nsq::{Consumer, HandlerError, Message};
+use transport_nsq::Consumer;
 
 #[tokio::test]
 async fn single_rdy_rotates_over_three_nsqd() {
@@ -22,13 +22,12 @@ async fn single_rdy_rotates_over_three_nsqd() {
     config.max_in_flight = 1;
     config.low_rdy_idle_timeout = Duration::from_secs(1);
     config.low_rdy_timeout = Duration::from_secs(1);
-    let consumer = Consumer::builder("t", "c")
-        .config(config)
-        .nsqd_addresses(fakes.iter().map(|f| f.addr.clone()))
-        .handler(|_m: Message| async { Ok::<_, HandlerError>(()) })
-        .start()
-        .await
-        .unwrap();
+    let consumer = acking_consumer(
+        Consumer::builder("t", "c")
+            .config(config)
+            .nsqd_addresses(fakes.iter().map(|f| f.addr.clone())),
+    )
+    .await;
     // Every RDY any fake receives, tagged with the fake's index.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut readers = Vec::new();

@@ -9,15 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use common::fake::{id_text, message, FakeNsqd, IDENTIFY_REPLY, WAIT};
-use common::{eventually, fast_config, init_tracing};
+use common::fake::{id_text, identify_reply, message, FakeNsqd, WAIT};
+use common::{acking_consumer, eventually, fast_config, init_tracing, join_within, spawn_publish};
 use nsq_wire::frame::Frame;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-use transport_nsq::{Config, Consumer, HandlerError, Message, Producer};
+use transport_nsq::{Config, Producer};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,8 +43,26 @@ fn acceptor() -> TlsAcceptor {
     TlsAcceptor::from(Arc::new(config))
 }
 
-fn tls_reply() -> String {
-    IDENTIFY_REPLY.replace("\"tls_v1\":false", "\"tls_v1\":true")
+/// Accepts the next connection, answers its IDENTIFY with `tls_v1` on and upgrades it with
+/// the fixture certificate; returns the client's IDENTIFY JSON and the TLS outcome.
+async fn accept_tls(
+    fake: &mut FakeNsqd,
+) -> (serde_json::Value, std::io::Result<TlsStream<TcpStream>>) {
+    let mut conn = fake.accept().await;
+    let identify = conn
+        .handshake_with(identify_reply("tls_v1", "true").as_bytes())
+        .await;
+    (identify, acceptor().accept(conn.into_tcp()).await)
+}
+
+/// The next line the client sends (within WAIT).
+async fn read_line(lines: &mut (impl AsyncBufRead + Unpin)) -> String {
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, lines.read_line(&mut line))
+        .await
+        .expect("no line in time")
+        .unwrap();
+    line
 }
 
 fn encode(frame: Frame) -> BytesMut {
@@ -63,38 +83,21 @@ async fn consumer_over_tls_trusting_a_ca_file() {
     let mut fake = FakeNsqd::start().await;
     let mut config = tls_config();
     config.tls_root_ca_file = Some(fixture("tls-cert.pem"));
-    let consumer = Consumer::builder("t", "c")
-        .config(config)
-        .nsqd_address(fake.addr.clone())
-        .handler(|_m: Message| async { Ok::<_, HandlerError>(()) })
-        .start()
-        .await
-        .unwrap();
-    let mut conn = fake.accept().await;
-    let identify = conn.handshake_with(tls_reply().as_bytes()).await;
+    let consumer = acking_consumer(fake.consumer_builder(config)).await;
+    let (identify, tls) = accept_tls(&mut fake).await;
     assert_eq!(identify["tls_v1"], true);
-    let tls = acceptor().accept(conn.into_tcp()).await.unwrap();
-    let (read, mut write) = tokio::io::split(tls);
+    let (read, mut write) = tokio::io::split(tls.unwrap());
     let mut lines = BufReader::new(read);
     let ok = encode(Frame::Response(Bytes::from_static(b"OK")));
     write.write_all(&ok).await.unwrap(); // TLS upgrade confirmed
-    let mut line = String::new();
-    tokio::time::timeout(WAIT, lines.read_line(&mut line))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(line, "SUB t c\n");
+    assert_eq!(read_line(&mut lines).await, "SUB t c\n");
     write.write_all(&ok).await.unwrap();
-    line.clear();
-    lines.read_line(&mut line).await.unwrap();
-    assert_eq!(line, "RDY 1\n");
+    assert_eq!(read_line(&mut lines).await, "RDY 1\n");
     write
         .write_all(&encode(message(7, 1, b"secret body")))
         .await
         .unwrap();
-    line.clear();
-    lines.read_line(&mut line).await.unwrap();
-    assert_eq!(line, format!("FIN {}\n", id_text(7)));
+    assert_eq!(read_line(&mut lines).await, format!("FIN {}\n", id_text(7)));
     eventually(WAIT, || consumer.stats().messages_finished == 1).await;
     consumer.drain(Duration::from_millis(100)).await;
 }
@@ -104,17 +107,9 @@ async fn untrusted_certificate_fails_and_the_consumer_retries() {
     init_tracing();
     let mut fake = FakeNsqd::start().await;
     // Default trust roots: the self-signed fixture certificate is not trusted.
-    let consumer = Consumer::builder("t", "c")
-        .config(tls_config())
-        .nsqd_address(fake.addr.clone())
-        .handler(|_m: Message| async { Ok::<_, HandlerError>(()) })
-        .start()
-        .await
-        .unwrap();
+    let consumer = acking_consumer(fake.consumer_builder(tls_config())).await;
     for _ in 0..2 {
-        let mut conn = fake.accept().await;
-        conn.handshake_with(tls_reply().as_bytes()).await;
-        assert!(acceptor().accept(conn.into_tcp()).await.is_err());
+        assert!(accept_tls(&mut fake).await.1.is_err());
     }
     assert_eq!(consumer.stats().connections, 0);
     consumer.drain(Duration::from_millis(100)).await;
@@ -127,11 +122,8 @@ async fn producer_with_insecure_skip_verify() {
     let mut config = tls_config();
     config.tls_insecure_skip_verify = true;
     let producer = Producer::new([fake.addr.clone()], config).unwrap();
-    let p = producer.clone();
-    let publish = tokio::spawn(async move { p.publish("t", "over tls").await });
-    let mut conn = fake.accept().await;
-    conn.handshake_with(tls_reply().as_bytes()).await;
-    let mut tls = acceptor().accept(conn.into_tcp()).await.unwrap();
+    let publish = spawn_publish(&producer, "t", "over tls");
+    let mut tls = accept_tls(&mut fake).await.1.unwrap();
     let ok = encode(Frame::Response(Bytes::from_static(b"OK")));
     tls.write_all(&ok).await.unwrap();
     let mut expected = b"PUB t\n\x00\x00\x00\x08".to_vec();
@@ -143,9 +135,5 @@ async fn producer_with_insecure_skip_verify() {
         .unwrap();
     assert_eq!(got, expected);
     tls.write_all(&ok).await.unwrap();
-    tokio::time::timeout(WAIT, publish)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    join_within(WAIT, publish).await.unwrap();
 }

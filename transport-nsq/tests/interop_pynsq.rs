@@ -8,9 +8,8 @@ mod interop;
 
 use std::time::Duration;
 
-use common::{fast_config, init_tracing, start_nsqd};
-use tokio::sync::mpsc;
-use transport_nsq::{Consumer, HandlerError, Message, Producer};
+use common::{fast_config, forwarding_consumer, init_tracing, recv_n, start_nsqd};
+use transport_nsq::{Consumer, Producer};
 
 #[tokio::test]
 async fn our_producer_to_pynsq_reader() {
@@ -60,19 +59,13 @@ async fn pynsq_writer_to_our_consumer() {
     };
     let nsqd = start_nsqd().await;
     let addr = nsqd.tcp_addr().to_string();
-    let (tx, mut rx) = mpsc::unbounded_channel();
     let mut config = fast_config();
     config.max_in_flight = 10;
-    let consumer = Consumer::builder("iw", "rs")
+    let builder = Consumer::builder("iw", "rs")
         .config(config)
-        .nsqd_address(addr.clone())
-        .handler(move |m: Message| {
-            let _ = tx.send((m.body().to_vec(), m.attempts()));
-            async { Ok::<_, HandlerError>(()) }
-        })
-        .start()
-        .await
-        .unwrap();
+        .nsqd_address(addr.clone());
+    let (consumer, mut rx) =
+        forwarding_consumer(builder, |m| (m.body().to_vec(), m.attempts())).await;
     consumer
         .wait_for_connections(1, Duration::from_secs(10))
         .await
@@ -96,15 +89,13 @@ async fn pynsq_writer_to_our_consumer() {
         expected.extend(bodies);
     }
 
-    let mut got = Vec::new();
-    while got.len() < expected.len() {
-        let (body, attempts) = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+    // pynsq's messages all arrive, each on its first attempt.
+    let (mut got, attempts): (Vec<_>, Vec<_>) =
+        recv_n(Duration::from_secs(20), &mut rx, expected.len())
             .await
-            .expect("pynsq's messages did not all arrive")
-            .unwrap();
-        assert_eq!(attempts, 1);
-        got.push(body);
-    }
+            .into_iter()
+            .unzip();
+    assert!(attempts.iter().all(|a| *a == 1), "{attempts:?}");
     got.sort();
     expected.sort();
     assert_eq!(got, expected);

@@ -7,17 +7,12 @@ use std::time::Duration;
 
 use framework::broker::conformance;
 use framework::Broker;
-use transport_nsq::{NsqBroker, NsqConfig};
 
 #[tokio::test]
 async fn nsq_broker_passes_the_broker_conformance_suite() {
     common::init_tracing();
     let nsqd = common::start_nsqd().await;
-    let config = NsqConfig::nsqd(nsqd.tcp_addr().to_string(), nsqd.http_addr().to_string())
-        .client_option("close_timeout", "2s")
-        .client_option("reconnect_min_delay", "20ms");
-    let broker = NsqBroker::new(config);
-    broker.connect().await.unwrap();
+    let broker = common::connected_broker(&common::nsq_config(&nsqd)).await;
     tokio::time::timeout(
         Duration::from_secs(60),
         conformance::run_all(&broker, Duration::from_secs(10)),

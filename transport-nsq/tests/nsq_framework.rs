@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use framework::broker::{handler_fn, Backoff, Delivery};
-use framework::provider::ProviderSet;
 use framework::subscriber::Inject;
 use framework::{
     subscriber, AppInfo, Broker, BrokerExt, Context, Event, Message, PublishOptions,
@@ -17,10 +16,10 @@ use framework::{
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 use transport_nsq::{NsqBroker, NsqConfig, NsqServer};
 
-use common::{eventually, init_tracing, start_nsqd};
+use common::{connected_broker, container_with, init_tracing, settle, start_nsqd, stop_all};
 use framework::Server;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -105,24 +104,29 @@ fn config_for(nsqd: &broker::nsqd::Nsqd) -> NsqConfig {
     ))
 }
 
+/// An embedded nsqd and fast framework options for it.
+async fn nsqd_and_config() -> (broker::nsqd::Nsqd, NsqConfig) {
+    init_tracing();
+    let nsqd = start_nsqd().await;
+    let config = config_for(&nsqd);
+    (nsqd, config)
+}
+
 fn app() -> AppInfo {
     AppInfo::new("test-1", "nsq-framework-test", "0.0.0", Default::default())
 }
 
-async fn connected_broker(config: &NsqConfig) -> NsqBroker {
-    let broker = NsqBroker::new(config.clone());
-    broker.connect().await.unwrap();
-    broker
+async fn seen_container() -> (framework::Container, Arc<Seen>) {
+    container_with(Seen::default()).await
 }
 
-async fn seen_container() -> (framework::Container, Arc<Seen>) {
-    let container = ProviderSet::new()
-        .value(Seen::default())
-        .build()
-        .await
-        .unwrap();
-    let seen = container.get::<Seen>().unwrap();
-    (container, seen)
+/// A server running both annotated subscribers (`send_receipt`, `count_order`) from
+/// `container`.
+fn receipt_and_count_server(config: &NsqConfig, container: &framework::Container) -> NsqServer {
+    NsqServer::new(config)
+        .container(container)
+        .subscribe(send_receipt)
+        .subscribe(count_order)
 }
 
 fn order(i: usize) -> OrderCreated {
@@ -134,14 +138,9 @@ fn order(i: usize) -> OrderCreated {
 
 #[tokio::test]
 async fn annotated_subscribers_get_typed_events_on_each_channel_without_cross_talk() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let config = config_for(&nsqd);
+    let (nsqd, config) = nsqd_and_config().await;
     let (container, seen) = seen_container().await;
-    let server = NsqServer::new(&config)
-        .container(&container)
-        .subscribe(send_receipt)
-        .subscribe(count_order);
+    let server = receipt_and_count_server(&config, &container);
     server.start(&app()).await.unwrap();
     assert!(server.is_healthy(), "{:?}", server.health());
 
@@ -150,14 +149,10 @@ async fn annotated_subscribers_get_typed_events_on_each_channel_without_cross_ta
         broker.publish_event(&order(i)).await.unwrap();
     }
     let expected: Vec<String> = (0..5).map(|i| format!("o-{i}")).collect();
-    timeout(
-        WAIT,
-        eventually(WAIT, || {
-            seen.ids("email").len() >= 5 && seen.ids("analytics").len() >= 5
-        }),
-    )
-    .await
-    .unwrap();
+    settle(WAIT, || {
+        seen.ids("email").len() >= 5 && seen.ids("analytics").len() >= 5
+    })
+    .await;
     // Give a stray cross-channel delivery a moment to show up before asserting exact counts.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut email = seen.ids("email");
@@ -177,35 +172,24 @@ async fn annotated_subscribers_get_typed_events_on_each_channel_without_cross_ta
     assert_eq!(first.3, "nsq");
     assert_eq!(first.4, 1);
 
-    server.stop(Instant::now() + WAIT).await.unwrap();
-    broker.disconnect().await.unwrap();
-    nsqd.shutdown().await;
+    stop_all(WAIT, &server, &broker, &nsqd).await;
 }
 
 #[tokio::test]
 async fn messages_published_before_the_server_starts_reach_every_declared_channel() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let config = config_for(&nsqd);
+    let (nsqd, config) = nsqd_and_config().await;
     let broker = connected_broker(&config).await;
     // The topic exists (with the messages) before any channel or consumer does.
     for i in 0..3 {
         broker.publish_event(&order(i)).await.unwrap();
     }
     let (container, seen) = seen_container().await;
-    let server = NsqServer::new(&config)
-        .container(&container)
-        .subscribe(send_receipt)
-        .subscribe(count_order);
+    let server = receipt_and_count_server(&config, &container);
     server.start(&app()).await.unwrap();
-    timeout(
-        WAIT,
-        eventually(WAIT, || {
-            seen.ids("email").len() >= 3 && seen.ids("analytics").len() >= 3
-        }),
-    )
-    .await
-    .unwrap();
+    settle(WAIT, || {
+        seen.ids("email").len() >= 3 && seen.ids("analytics").len() >= 3
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(seen.ids("email").len(), 3);
     assert_eq!(seen.ids("analytics").len(), 3);
@@ -213,30 +197,19 @@ async fn messages_published_before_the_server_starts_reach_every_declared_channe
     // Once declared, channels keep messages published while the service is down.
     server.stop(Instant::now() + WAIT).await.unwrap();
     broker.publish_event(&order(9)).await.unwrap();
-    let server = NsqServer::new(&config)
-        .container(&container)
-        .subscribe(send_receipt)
-        .subscribe(count_order);
+    let server = receipt_and_count_server(&config, &container);
     server.start(&app()).await.unwrap();
-    timeout(
-        WAIT,
-        eventually(WAIT, || {
-            seen.ids("email").contains(&"o-9".to_string())
-                && seen.ids("analytics").contains(&"o-9".to_string())
-        }),
-    )
-    .await
-    .unwrap();
-    server.stop(Instant::now() + WAIT).await.unwrap();
-    broker.disconnect().await.unwrap();
-    nsqd.shutdown().await;
+    settle(WAIT, || {
+        seen.ids("email").contains(&"o-9".to_string())
+            && seen.ids("analytics").contains(&"o-9".to_string())
+    })
+    .await;
+    stop_all(WAIT, &server, &broker, &nsqd).await;
 }
 
 #[tokio::test]
 async fn failing_handler_is_retried_then_dead_lettered_with_failure_headers() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let config = config_for(&nsqd);
+    let (nsqd, config) = nsqd_and_config().await;
     let attempts_seen = Arc::new(Mutex::new(Vec::new()));
     let dead = Arc::new(Mutex::new(Vec::<Message>::new()));
 
@@ -281,9 +254,7 @@ async fn failing_handler_is_retried_then_dead_lettered_with_failure_headers() {
         )
         .await
         .unwrap();
-    timeout(WAIT, eventually(WAIT, || !dead.lock().is_empty()))
-        .await
-        .unwrap();
+    settle(WAIT, || !dead.lock().is_empty()).await;
     assert_eq!(*attempts_seen.lock(), vec![1, 2, 3]);
     let message = dead.lock()[0].clone();
     assert_eq!(message.body, "charge o-1");
@@ -299,16 +270,12 @@ async fn failing_handler_is_retried_then_dead_lettered_with_failure_headers() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(attempts_seen.lock().len(), 3);
 
-    server.stop(Instant::now() + WAIT).await.unwrap();
-    broker.disconnect().await.unwrap();
-    nsqd.shutdown().await;
+    stop_all(WAIT, &server, &broker, &nsqd).await;
 }
 
 #[tokio::test]
 async fn stop_with_fifty_in_flight_messages_loses_none() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let config = config_for(&nsqd);
+    let (nsqd, config) = nsqd_and_config().await;
     let broker = connected_broker(&config).await;
     let all: BTreeSet<String> = (0..50).map(|i| format!("m-{i:02}")).collect();
     let bodies: Vec<Message> = all.iter().map(|id| Message::new(id.clone())).collect();
@@ -339,14 +306,10 @@ async fn stop_with_fifty_in_flight_messages_loses_none() {
         .max_in_flight(50);
     let server = NsqServer::new(&config).handle("work", options.clone(), handler);
     server.start(&app()).await.unwrap();
-    timeout(
-        WAIT,
-        eventually(WAIT, || {
-            started.lock().len() == 50 && finished.lock().len() == 25
-        }),
-    )
-    .await
-    .unwrap();
+    settle(WAIT, || {
+        started.lock().len() == 50 && finished.lock().len() == 25
+    })
+    .await;
     server
         .stop(Instant::now() + Duration::from_millis(300))
         .await
@@ -366,25 +329,19 @@ async fn stop_with_fifty_in_flight_messages_loses_none() {
     });
     let server = NsqServer::new(&config).handle("work", options, handler);
     server.start(&app()).await.unwrap();
-    timeout(WAIT, eventually(WAIT, || redelivered.lock().len() >= 25))
-        .await
-        .unwrap();
+    settle(WAIT, || redelivered.lock().len() >= 25).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second_run: BTreeSet<String> = redelivered.lock().iter().cloned().collect();
     assert_eq!(redelivered.lock().len(), 25, "no duplicates");
     assert!(first_run.is_disjoint(&second_run));
     let union: BTreeSet<String> = first_run.union(&second_run).cloned().collect();
     assert_eq!(union, all);
-    server.stop(Instant::now() + WAIT).await.unwrap();
-    broker.disconnect().await.unwrap();
-    nsqd.shutdown().await;
+    stop_all(WAIT, &server, &broker, &nsqd).await;
 }
 
 #[tokio::test]
 async fn config_overrides_annotation_and_broker_publishes_delayed_and_raw() {
-    init_tracing();
-    let nsqd = start_nsqd().await;
-    let mut config = config_for(&nsqd);
+    let (nsqd, mut config) = nsqd_and_config().await;
     config.subscribers.insert(
         "send_receipt".into(),
         transport_nsq::SubscriberOverride {
@@ -411,9 +368,7 @@ async fn config_overrides_annotation_and_broker_publishes_delayed_and_raw() {
         )
         .await
         .unwrap();
-    timeout(WAIT, eventually(WAIT, || !seen.ids("sms").is_empty()))
-        .await
-        .unwrap();
+    settle(WAIT, || !seen.ids("sms").is_empty()).await;
     assert!(
         delayed.elapsed() >= Duration::from_millis(250),
         "DPUB delay honoured"
@@ -428,9 +383,7 @@ async fn config_overrides_annotation_and_broker_publishes_delayed_and_raw() {
         .unwrap_err();
     assert!(err.to_string().contains("Seen"), "{err}");
 
-    server.stop(Instant::now() + WAIT).await.unwrap();
-    broker.disconnect().await.unwrap();
-    nsqd.shutdown().await;
+    stop_all(WAIT, &server, &broker, &nsqd).await;
 }
 
 #[tokio::test]

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use broker::lookupd::{Lookupd, LookupdOptions};
-use common::{eventually, fast_config, init_tracing};
+use common::{eventually, init_tracing, producer_for, start_lookupd, start_registered_nsqd};
 use framework::broker::{handler_fn, Delivery};
 use framework::grpc::{health_status, GrpcConfig, GrpcServer, ServingStatus};
 use framework::{App, SubscribeOptions};
@@ -19,29 +18,6 @@ use tonic::transport::Channel;
 use transport_nsq::{NsqConfig, NsqServer};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn start_lookupd() -> Lookupd {
-    Lookupd::start(LookupdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        ..LookupdOptions::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn start_registered_nsqd(lookupd: &Lookupd) -> broker::nsqd::Nsqd {
-    broker::nsqd::Nsqd::start(broker::nsqd::NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        broadcast_address: "127.0.0.1".into(),
-        lookupd_tcp_address: vec![lookupd.tcp_addr().to_string()],
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}
 
 async fn status(channel: &Channel, service: &str) -> ServingStatus {
     timeout(WAIT, health_status(channel, service))
@@ -123,8 +99,7 @@ async fn grpc_health_follows_the_nsq_consumers_connection() {
 
     // An nsqd with the topic registers with lookupd; the next poll connects the consumer.
     let nsqd = start_registered_nsqd(&lookupd).await;
-    let producer =
-        transport_nsq::Producer::new([nsqd.tcp_addr().to_string()], fast_config()).unwrap();
+    let producer = producer_for(&nsqd);
     producer.publish("health.t", "hello").await.unwrap();
     wait_status(&channel, "nsq", ServingStatus::Serving).await;
     wait_status(&channel, "", ServingStatus::Serving).await;

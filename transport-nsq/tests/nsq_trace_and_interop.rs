@@ -8,20 +8,19 @@ mod interop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use framework::provider::ProviderSet;
-use framework::subscriber::Inject;
+use framework::subscriber::{Inject, Subscriber};
 use framework::{subscriber, AppInfo, Broker, Message, PublishOptions, Server};
 use opentelemetry::trace::{SpanKind, TraceContextExt, TraceId, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use parking_lot::Mutex;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
-use transport_nsq::{NsqBroker, NsqConfig, NsqServer};
+use transport_nsq::{NsqConfig, NsqServer};
 
-use common::{eventually, start_nsqd};
+use common::{connected_broker, container_with, nsq_config, settle, start_nsqd};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -73,14 +72,21 @@ async fn legacy_bytes(
     Ok(())
 }
 
-fn config_for(nsqd: &broker::nsqd::Nsqd) -> NsqConfig {
-    NsqConfig::nsqd(nsqd.tcp_addr().to_string(), nsqd.http_addr().to_string())
-        .client_option("close_timeout", "2s")
-        .client_option("reconnect_min_delay", "20ms")
-}
-
 fn app() -> AppInfo {
     AppInfo::new("trace-1", "nsq-trace-test", "0.0.0", Default::default())
+}
+
+/// A started server running `subscriber` with a shared [`Received`] to record into.
+async fn started_server(
+    config: &NsqConfig,
+    subscriber: impl Subscriber,
+) -> (NsqServer, Arc<Received>) {
+    let (container, received) = container_with(Received::default()).await;
+    let server = NsqServer::new(config)
+        .container(&container)
+        .subscribe(subscriber);
+    server.start(&app()).await.unwrap();
+    (server, received)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -94,19 +100,9 @@ async fn trace_started_at_publish_is_the_parent_of_the_consumer_span() {
     let _default = tracing::subscriber::set_default(subscriber);
 
     let nsqd = start_nsqd().await;
-    let config = config_for(&nsqd);
-    let container = ProviderSet::new()
-        .value(Received::default())
-        .build()
-        .await
-        .unwrap();
-    let received = container.get::<Received>().unwrap();
-    let server = NsqServer::new(&config)
-        .container(&container)
-        .subscribe(store_audit);
-    server.start(&app()).await.unwrap();
-    let broker = NsqBroker::new(config.clone());
-    broker.connect().await.unwrap();
+    let config = nsq_config(&nsqd);
+    let (server, received) = started_server(&config, store_audit).await;
+    let broker = connected_broker(&config).await;
 
     let publish_span = tracing::info_span!("create_order");
     let publish_context = publish_span.context().span().span_context().clone();
@@ -121,9 +117,7 @@ async fn trace_started_at_publish_is_the_parent_of_the_consumer_span() {
         .await
         .unwrap();
     drop(publish_span);
-    timeout(WAIT, eventually(WAIT, || !received.0.lock().is_empty()))
-        .await
-        .unwrap();
+    settle(WAIT, || !received.0.lock().is_empty()).await;
     server.stop(Instant::now() + WAIT).await.unwrap();
     provider.force_flush().unwrap();
 
@@ -153,17 +147,8 @@ async fn plain_pynsq_producer_reaches_a_raw_bytes_subscriber() {
         return;
     };
     let nsqd = start_nsqd().await;
-    let config = config_for(&nsqd);
-    let container = ProviderSet::new()
-        .value(Received::default())
-        .build()
-        .await
-        .unwrap();
-    let received = container.get::<Received>().unwrap();
-    let server = NsqServer::new(&config)
-        .container(&container)
-        .subscribe(legacy_bytes);
-    server.start(&app()).await.unwrap();
+    let config = nsq_config(&nsqd);
+    let (server, received) = started_server(&config, legacy_bytes).await;
 
     // Bytes that are not an envelope, including a zero byte and invalid UTF-8.
     let bodies: Vec<Vec<u8>> = vec![b"hello from pynsq".to_vec(), vec![0x00, 0xff, 0x10, b'x']];
@@ -182,9 +167,7 @@ async fn plain_pynsq_producer_reaches_a_raw_bytes_subscriber() {
     args.extend(hex);
     let run = interop::run_python(&python, "pynsq_writer.py", &args).await;
     run.ok_json();
-    timeout(WAIT, eventually(WAIT, || received.0.lock().len() >= 2))
-        .await
-        .unwrap();
+    settle(WAIT, || received.0.lock().len() >= 2).await;
     let mut got: Vec<Vec<u8>> = received.0.lock().iter().map(|r| r.1.clone()).collect();
     got.sort();
     let mut want = bodies;

@@ -8,23 +8,19 @@ mod security_support;
 
 use std::time::Duration;
 
-use broker::nsqd::{Nsqd, NsqdOptions};
-use common::fast_config;
+use broker::nsqd::Nsqd;
+use common::{fast_config, start_nsqd_with};
 use security_support::{AuthServer, Pki};
 use transport_nsq::{Config, Consumer, HandlerError, Message, Producer};
 
 async fn nsqd(pki: &Pki, auth: Option<&AuthServer>) -> Nsqd {
-    Nsqd::start(NsqdOptions {
-        tcp_address: "127.0.0.1:0".parse().unwrap(),
-        http_address: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: Some(pki.server_cert.clone()),
-        tls_key: Some(pki.server_key.clone()),
-        https_address: "127.0.0.1:0".parse().unwrap(),
-        auth_http_address: auth.map(|a| vec![a.addr.to_string()]).unwrap_or_default(),
-        ..NsqdOptions::default()
+    start_nsqd_with(|opts| {
+        opts.tls_cert = Some(pki.server_cert.clone());
+        opts.tls_key = Some(pki.server_key.clone());
+        opts.https_address = "127.0.0.1:0".parse().unwrap();
+        opts.auth_http_address = auth.map(|a| vec![a.addr.to_string()]).unwrap_or_default();
     })
     .await
-    .unwrap()
 }
 
 fn config(pki: &Pki, tls: bool, compression: &str, auth: bool) -> Config {

@@ -55,14 +55,29 @@ impl FakeNsqd {
             .expect("listener gone")
     }
 
-    /// A connection that went through magic, IDENTIFY and SUB.
-    pub async fn accept_subscribed(&mut self) -> FakeConn {
+    /// A connection that went through magic and IDENTIFY (nsqd 1.3.0's reply).
+    pub async fn accept_identified(&mut self) -> FakeConn {
         let mut conn = self.accept().await;
         conn.handshake().await;
+        conn
+    }
+
+    /// A connection that went through magic, IDENTIFY and SUB.
+    pub async fn accept_subscribed(&mut self) -> FakeConn {
+        self.accept_subscribed_with(IDENTIFY_REPLY.as_bytes())
+            .await
+            .0
+    }
+
+    /// Like [`FakeNsqd::accept_subscribed`] with a custom IDENTIFY reply; also returns the
+    /// client's IDENTIFY JSON.
+    pub async fn accept_subscribed_with(&mut self, reply: &[u8]) -> (FakeConn, serde_json::Value) {
+        let mut conn = self.accept().await;
+        let identify = conn.handshake_with(reply).await;
         let sub = conn.expect("SUB").await;
         assert_eq!(sub.line.params.len(), 2);
-        conn.send(Frame::Response(Bytes::from_static(b"OK"))).await;
-        conn
+        conn.ok().await;
+        (conn, identify)
     }
 }
 
@@ -135,6 +150,21 @@ impl FakeConn {
         }
     }
 
+    /// The next command that is not NOP; asserts it reads `text` (`"NAME p1 p2"`).
+    pub async fn expect_line(&mut self, text: &str) -> Request {
+        let name = text.split(' ').next().unwrap();
+        let r = self.expect(name).await;
+        assert_eq!(line_text(&r), text);
+        r
+    }
+
+    /// The end of a drain: expects CLS, answers CLOSE_WAIT, waits for the client's EOF.
+    pub async fn expect_close(&mut self) {
+        self.expect("CLS").await;
+        self.respond(b"CLOSE_WAIT").await;
+        self.expect_eof().await;
+    }
+
     /// Waits for EOF from the client (panics on any other command than the allowed ones).
     pub async fn expect_eof(&mut self) {
         while let Some(r) = self.next().await {
@@ -160,8 +190,33 @@ impl FakeConn {
     }
 
     pub async fn ok(&mut self) {
-        self.send(Frame::Response(Bytes::from_static(b"OK"))).await;
+        self.respond(b"OK").await;
     }
+
+    /// A response frame (`OK`, `_heartbeat_`, `CLOSE_WAIT`, AUTH's JSON ...).
+    pub async fn respond(&mut self, data: &'static [u8]) {
+        self.send(Frame::Response(Bytes::from_static(data))).await;
+    }
+
+    /// An error frame.
+    pub async fn error(&mut self, text: &'static [u8]) {
+        self.send(Frame::Error(Bytes::from_static(text))).await;
+    }
+}
+
+/// nsqd 1.3.0's IDENTIFY reply with `key` set to `value` (JSON text, e.g. `"true"`).
+pub fn identify_reply(key: &str, value: &str) -> String {
+    let field = format!("\"{key}\":");
+    let start = IDENTIFY_REPLY.find(&field).expect("no such IDENTIFY field") + field.len();
+    let end = start
+        + IDENTIFY_REPLY[start..]
+            .find([',', '}'])
+            .expect("unterminated field");
+    format!(
+        "{}{value}{}",
+        &IDENTIFY_REPLY[..start],
+        &IDENTIFY_REPLY[end..]
+    )
 }
 
 /// `"NAME p1 p2"` for assertions.
@@ -196,6 +251,16 @@ impl FakeNsqd {
             .await
             .ok()
             .flatten()
+    }
+
+    /// A consumer of topic `t`, channel `c` on this fake, before its handler is set.
+    pub fn consumer_builder(
+        &self,
+        config: transport_nsq::Config,
+    ) -> transport_nsq::ConsumerBuilder {
+        transport_nsq::Consumer::builder("t", "c")
+            .config(config)
+            .nsqd_address(self.addr.clone())
     }
 
     /// The TCP port (for lookupd registration).
@@ -295,6 +360,11 @@ impl FakeConn {
 }
 
 impl CompressedConn {
+    /// A response frame (`OK`, `_heartbeat_` ...).
+    pub async fn respond(&mut self, data: &'static [u8]) {
+        self.send(Frame::Response(Bytes::from_static(data))).await;
+    }
+
     pub async fn send(&mut self, frame: Frame) {
         use std::io::Write;
         let mut plain = BytesMut::new();
