@@ -49,6 +49,13 @@ async fn admin_for(lookupd: &Lookupd, tweak: impl FnOnce(&mut AdminOptions)) -> 
     launch_admin(options).await
 }
 
+/// [`cluster`] and an nsqadmin with default options reading its lookupd.
+async fn cluster_with_admin() -> (Cluster, Admin) {
+    let cluster = cluster().await;
+    let admin = admin_for(&cluster.lookupd, |_| {}).await;
+    (cluster, admin)
+}
+
 async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
     let client = reqwest::Client::new();
     let mut request = client.request(method.parse().unwrap(), url);
@@ -75,8 +82,7 @@ async fn get(admin: &Admin, path: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn topic_stats_are_summed_over_nodes_with_breakdown() {
-    let cluster = cluster().await;
-    let admin = admin_for(&cluster.lookupd, |_| {}).await;
+    let (cluster, admin) = cluster_with_admin().await;
 
     let (status, topics) = get(&admin, "/api/topics").await;
     assert_eq!(status, 200);
@@ -125,8 +131,7 @@ async fn topic_stats_are_summed_over_nodes_with_breakdown() {
 
 #[tokio::test]
 async fn nodes_counter_and_cluster_overview() {
-    let cluster = cluster().await;
-    let admin = admin_for(&cluster.lookupd, |_| {}).await;
+    let (cluster, admin) = cluster_with_admin().await;
 
     let (_, nodes) = get(&admin, "/api/nodes").await;
     let nodes = nodes["nodes"].as_array().unwrap().clone();
@@ -166,8 +171,7 @@ async fn nodes_counter_and_cluster_overview() {
 
 #[tokio::test]
 async fn channel_and_topic_actions_reach_every_producer() {
-    let cluster = cluster().await;
-    let admin = admin_for(&cluster.lookupd, |_| {}).await;
+    let (cluster, admin) = cluster_with_admin().await;
 
     let (status, reply) = request(
         &admin,
@@ -220,8 +224,7 @@ async fn channel_and_topic_actions_reach_every_producer() {
 
 #[tokio::test]
 async fn create_and_tombstone_go_through_lookupd() {
-    let cluster = cluster().await;
-    let admin = admin_for(&cluster.lookupd, |_| {}).await;
+    let (cluster, admin) = cluster_with_admin().await;
 
     let (status, _) = request(
         &admin,
@@ -382,8 +385,7 @@ async fn nsqd_mode_reads_the_listed_nsqds() {
 
 #[tokio::test]
 async fn config_endpoint_reads_and_swaps_lookupds() {
-    let cluster = cluster().await;
-    let admin = admin_for(&cluster.lookupd, |_| {}).await;
+    let (cluster, admin) = cluster_with_admin().await;
     let url = format!(
         "http://{}/config/nsqlookupd_http_addresses",
         admin.http_addr()

@@ -47,11 +47,9 @@ async fn register_before_identify_is_fatal() {
     let lookupd = default_lookupd().await;
     for command in ["REGISTER t", "UNREGISTER t c"] {
         let mut client = RawClient::connect(lookupd.tcp_addr()).await;
-        assert_eq!(
-            client.command(command).await,
-            "E_INVALID client must IDENTIFY"
-        );
-        client.expect_closed().await;
+        client
+            .expect_fatal(command, "E_INVALID client must IDENTIFY")
+            .await;
     }
     lookupd.shutdown().await;
 }
@@ -165,8 +163,7 @@ async fn invalid_names_and_params_are_rejected_exactly() {
     ];
     for (command, expected) in cases {
         let mut client = RawClient::identified(lookupd.tcp_addr(), 4150, 4151).await;
-        assert_eq!(client.command(command).await, expected, "{command:?}");
-        client.expect_closed().await;
+        client.expect_fatal(command, expected).await;
     }
     // A too-long line is refused instead of buffered without bound.
     let mut client = RawClient::connect(lookupd.tcp_addr()).await;

@@ -117,6 +117,12 @@ impl RawClient {
         serde_json::from_str(&reply).unwrap()
     }
 
+    /// Sends a command line, expects the error `text` and then the server closing.
+    pub async fn expect_fatal(&mut self, line: &str, text: &str) {
+        assert_eq!(self.command(line).await, text, "{line:?}");
+        self.expect_closed().await;
+    }
+
     /// Asserts the server closes the connection without sending more.
     pub async fn expect_closed(&mut self) {
         let mut rest = Vec::new();
