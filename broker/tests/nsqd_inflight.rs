@@ -33,8 +33,7 @@ async fn fin_of_unknown_id_is_not_fatal() {
     c.send(&Command::Fin(zero)).await;
     c.expect_error("E_FIN_FAILED FIN 0000000000000000 failed ID not in flight")
         .await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(100).await;
+    c.nop_then_silence(100).await;
     publish(nsqd.tcp_addr(), "t", &["still flowing"]).await;
     assert_eq!(&c.next_message().await.body[..], b"still flowing");
 
@@ -44,8 +43,7 @@ async fn fin_of_unknown_id_is_not_fatal() {
     c.req(zero, 0).await;
     c.expect_error("E_REQ_FAILED REQ 0000000000000000 failed ID not in flight")
         .await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(100).await;
+    c.nop_then_silence(100).await;
 }
 
 #[tokio::test]
@@ -102,8 +100,7 @@ async fn req_above_max_is_clamped_and_deferred() {
     let nsqd = start().await;
     let (mut c, m) = Client::with_one_message(nsqd.tcp_addr(), "x").await;
     c.req(m.id, 99_999_999).await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(200).await;
+    c.nop_then_silence(200).await;
     let channel = first_channel(&nsqd);
     assert_eq!(channel.deferred_count, 1);
     assert_eq!(channel.requeue_count, 1);
@@ -142,8 +139,7 @@ async fn in_flight_timeout_redelivers_to_another_consumer() {
         m.id
     ))
     .await;
-    a.send(&Command::Nop).await;
-    a.expect_silence(100).await;
+    a.nop_then_silence(100).await;
     let channel = first_channel(&nsqd);
     assert_eq!(channel.timeout_count, 1);
 }
@@ -160,8 +156,7 @@ async fn touch_extends_the_deadline() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.send(&Command::Fin(m.id)).await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(300).await;
+    c.nop_then_silence(300).await;
     let channel = first_channel(&nsqd);
     assert_eq!(channel.timeout_count, 0);
     assert_eq!(channel.in_flight_count, 0);
@@ -206,8 +201,7 @@ async fn cls_stops_delivery_but_allows_fin() {
     publish(nsqd.tcp_addr(), "t", &["two"]).await;
     c.send(&Command::Rdy(5)).await;
     c.send(&Command::Fin(m.id)).await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(300).await;
+    c.nop_then_silence(300).await;
     let channel = first_channel(&nsqd);
     let client = &channel.clients.as_ref().unwrap()[0];
     assert_eq!(client.state, 4);
@@ -219,13 +213,10 @@ async fn cls_stops_delivery_but_allows_fin() {
 async fn nop_never_replies() {
     let nsqd = start().await;
     let mut c = Client::connect(nsqd.tcp_addr()).await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(100).await;
+    c.nop_then_silence(100).await;
     c.sub("t", "c").await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(100).await;
+    c.nop_then_silence(100).await;
     c.send(&Command::Cls).await;
     c.expect_response_data().await;
-    c.send(&Command::Nop).await;
-    c.expect_silence(100).await;
+    c.nop_then_silence(100).await;
 }

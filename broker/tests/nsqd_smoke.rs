@@ -12,8 +12,7 @@ async fn publish_then_consume() {
     assert_eq!(&msg.body[..], b"hello");
     assert_eq!(msg.attempts, 1);
     consumer.send(&Command::Fin(msg.id)).await;
-    consumer.send(&Command::Nop).await;
-    consumer.expect_silence(100).await;
+    consumer.nop_then_silence(100).await;
     nsqd.shutdown().await;
 }
 

@@ -281,6 +281,13 @@ impl Client {
         }
     }
 
+    /// Sends NOP (which has no reply), then expects silence for `ms`: everything sent before
+    /// has been handled and produced no frame.
+    pub async fn nop_then_silence(&mut self, ms: u64) {
+        self.send(&Command::Nop).await;
+        self.expect_silence(ms).await;
+    }
+
     pub async fn next_message(&mut self) -> Message {
         match self.next_non_heartbeat().await {
             Some(Frame::Message(msg)) => msg,
