@@ -163,6 +163,18 @@ fn start(args: &[&str]) -> Daemon {
     daemon
 }
 
+/// Starts nsqd on loopback port 0 with a fresh data directory (kept alive by the returned
+/// guard) and the `extra` flags.
+fn start_on_loopback(extra: &[&str]) -> (tempfile::TempDir, Daemon) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("--data-path={}", dir.path().to_str().unwrap());
+    let mut args = vec!["--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    args.push(&data);
+    let daemon = start(&args);
+    (dir, daemon)
+}
+
 /// A minimal HTTP/1.1 POST over a std TCP stream: (status, body).
 fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
     request(addr, "POST", path, body)
@@ -229,13 +241,7 @@ fn config_file_is_honoured_and_command_line_wins() {
 
 #[test]
 fn sigterm_shuts_down_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = format!("--data-path={}", dir.path().to_str().unwrap());
-    let mut daemon = start(&[
-        "--tcp-address=127.0.0.1:0",
-        "--http-address=127.0.0.1:0",
-        &data,
-    ]);
+    let (_dir, mut daemon) = start_on_loopback(&[]);
     let status = Command::new("kill")
         .args(["-TERM", &daemon.child.id().to_string()])
         .status()
@@ -259,14 +265,7 @@ fn sigterm_shuts_down_cleanly() {
 
 #[test]
 fn inactive_feature_flags_are_accepted_with_a_warning() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = format!("--data-path={}", dir.path().to_str().unwrap());
-    let daemon = start(&[
-        "--tcp-address=127.0.0.1:0",
-        "--http-address=127.0.0.1:0",
-        "--statsd-address=127.0.0.1:8125",
-        &data,
-    ]);
+    let (_dir, daemon) = start_on_loopback(&["--statsd-address=127.0.0.1:8125"]);
     assert!(
         daemon
             .early_lines
@@ -279,13 +278,7 @@ fn inactive_feature_flags_are_accepted_with_a_warning() {
 
 #[test]
 fn put_config_log_level_changes_the_running_level() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = format!("--data-path={}", dir.path().to_str().unwrap());
-    let daemon = start(&[
-        "--tcp-address=127.0.0.1:0",
-        "--http-address=127.0.0.1:0",
-        &data,
-    ]);
+    let (_dir, daemon) = start_on_loopback(&[]);
     let http = daemon.http.as_str();
     // (method, path, body, expected 200 reply), in order; at warn, creating a topic logs
     // nothing.
