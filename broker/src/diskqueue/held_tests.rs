@@ -1,43 +1,25 @@
 //! Tests of read holds ([`DiskQueue::pop_held`] / [`DiskQueue::release`]): what a crash
 //! re-reads, which data files stay, and how metadata counts held records.
 
-use std::fs;
 use std::path::Path;
-use std::time::Duration;
 
+use super::tests::{body, drain, files, small_files};
 use super::*;
 
-fn small_files() -> DiskQueueOptions {
-    DiskQueueOptions {
-        min_msg_size: 1,
-        max_msg_size: 1024,
-        max_bytes_per_file: 100,
-        sync_timeout: Duration::from_secs(3600),
-        ..DiskQueueOptions::default()
-    }
-}
+/// Records of 17 bytes: 5 fit in one 100-byte data file.
+const FILE_BYTES: u64 = 100;
 
-fn body(i: usize) -> Vec<u8> {
-    format!("message-{i:05}").into_bytes()
-}
-
+/// The data files in `dir` (metadata left out).
 fn data_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".dat") && !n.contains("meta"))
-        .collect();
-    names.sort();
-    names
-}
-
-fn drain(queue: &DiskQueue) -> Vec<Vec<u8>> {
-    std::iter::from_fn(|| queue.pop().map(|b| b.to_vec())).collect()
+    files(dir)
+        .into_iter()
+        .filter(|n| !n.contains("meta"))
+        .collect()
 }
 
 /// Opens `h` again (after a crash or a close) and reads everything in it.
 async fn read_after_restart(dir: &Path) -> Vec<Vec<u8>> {
-    let queue = DiskQueue::open("h", dir, small_files()).unwrap();
+    let queue = DiskQueue::open("h", dir, small_files(FILE_BYTES)).unwrap();
     let records = drain(&queue);
     queue.close().await.unwrap();
     records
@@ -45,7 +27,7 @@ async fn read_after_restart(dir: &Path) -> Vec<Vec<u8>> {
 
 /// Opens `h` in `dir` with 20 durable records (17 bytes each: 5 per 100-byte file).
 async fn queue_with_20(dir: &Path) -> DiskQueue {
-    let queue = DiskQueue::open("h", dir, small_files()).unwrap();
+    let queue = DiskQueue::open("h", dir, small_files(FILE_BYTES)).unwrap();
     for i in 0..20 {
         queue.put_durable(&body(i)).await.unwrap();
     }
@@ -81,7 +63,7 @@ async fn a_crash_reads_again_from_the_oldest_held_record() {
     );
     std::mem::forget(queue); // a crash: no close
 
-    let queue = DiskQueue::open("h", dir.path(), small_files()).unwrap();
+    let queue = DiskQueue::open("h", dir.path(), small_files(FILE_BYTES)).unwrap();
     assert_eq!(queue.depth(), 13);
     assert_eq!(drain(&queue), (7..20).map(body).collect::<Vec<_>>());
     queue.close().await.unwrap();

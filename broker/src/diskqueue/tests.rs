@@ -17,22 +17,22 @@ fn opts() -> DiskQueueOptions {
     }
 }
 
-fn small_files(max_bytes_per_file: u64) -> DiskQueueOptions {
+pub(super) fn small_files(max_bytes_per_file: u64) -> DiskQueueOptions {
     DiskQueueOptions {
         max_bytes_per_file,
         ..opts()
     }
 }
 
-fn body(i: usize) -> Vec<u8> {
+pub(super) fn body(i: usize) -> Vec<u8> {
     format!("message-{i:05}").into_bytes()
 }
 
-fn drain(queue: &DiskQueue) -> Vec<Vec<u8>> {
+pub(super) fn drain(queue: &DiskQueue) -> Vec<Vec<u8>> {
     std::iter::from_fn(|| queue.pop().map(|b| b.to_vec())).collect()
 }
 
-fn files(dir: &Path) -> Vec<String> {
+pub(super) fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -181,6 +181,12 @@ impl DiskBackend {
         }
     }
 
+    /// Whether reads are held at all: with `--sync-ack`, or while a journal from an earlier
+    /// run is drained.
+    fn takes_holds(&self) -> bool {
+        self.sync_ack || self.journal.is_some()
+    }
+
     fn release_held(&self, held: Held) {
         match (held, &self.journal) {
             (Held::Queue(hold), _) => self.queue.release(hold),
@@ -282,7 +288,7 @@ impl BackendQueue for DiskBackend {
     }
 
     fn release(&self, id: &MessageId) {
-        if !self.sync_ack && self.journal.is_none() {
+        if !self.takes_holds() {
             return;
         }
         let held = self.holds.lock().remove(id);
@@ -292,6 +298,9 @@ impl BackendQueue for DiskBackend {
     }
 
     fn release_all(&self) {
+        if !self.takes_holds() {
+            return;
+        }
         self.holds.lock().clear();
         self.queue.release_all();
         if let Some(journal) = &self.journal {
