@@ -3,7 +3,7 @@
 
 mod support;
 
-use framework::grpc::{health_status, GrpcServer, ServingStatus};
+use framework::grpc::{health_status, wait_for_health, GrpcServer, ServingStatus};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,13 +24,9 @@ async fn status(channel: &Channel, service: &str) -> ServingStatus {
 }
 
 async fn eventually(channel: &Channel, service: &str, want: ServingStatus) {
-    timeout(WAIT, async {
-        while status(channel, service).await != want {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{service:?} never became {want:?}"));
+    if let Err(err) = wait_for_health(channel, service, want, WAIT).await {
+        panic!("{err}");
+    }
 }
 
 async fn started(server: GrpcServer) -> (Arc<GrpcServer>, Channel) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{eventually, init_tracing, producer_for, start_lookupd, start_registered_nsqd};
 use framework::broker::{handler_fn, Delivery};
-use framework::grpc::{health_status, GrpcConfig, GrpcServer, ServingStatus};
+use framework::grpc::{health_status, wait_for_health, GrpcConfig, GrpcServer, ServingStatus};
 use framework::{App, SubscribeOptions};
 use tokio::time::timeout;
 use tonic::transport::Channel;
@@ -27,13 +27,9 @@ async fn status(channel: &Channel, service: &str) -> ServingStatus {
 }
 
 async fn wait_status(channel: &Channel, service: &str, want: ServingStatus) {
-    timeout(WAIT, async {
-        while status(channel, service).await != want {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{service:?} never became {want:?}"));
+    if let Err(err) = wait_for_health(channel, service, want, WAIT).await {
+        panic!("{err}");
+    }
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ mod layers;
 mod probe;
 
 pub use layers::{status_of, GrpcRequest, GrpcResponse};
-pub use probe::{health_status, ServingStatus};
+pub use probe::{health_status, wait_for_health, HealthWaitTimeout, ServingStatus};
 
 use crate::app::AppInfo;
 use crate::health::{HealthCheck, HealthChecks};
